@@ -1,0 +1,47 @@
+"""How a request or a call ended: the vocabulary shared by both engines, records and
+scores."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["ErrorKind", "Outcome", "outcome_of"]
+
+
+class Outcome(StrEnum):
+    """How one arrival ended. Every arrival gets exactly one."""
+
+    OK = "ok"
+    ERROR = "error"  #: failed with an error
+    TIMEOUT = "timeout"  #: a timeout or the workflow deadline expired
+    REJECTED = "rejected"  #: refused by the system (load shedding, rate limit, open breaker)
+    DROPPED = "dropped"  #: never sent, or still unanswered when the run ended
+
+
+class ErrorKind(StrEnum):
+    """Why a call failed. Retry policies name these in ``on:``."""
+
+    ERROR = "error"  #: a 5xx or an exception in the callee
+    TIMEOUT = "timeout"  #: the caller's timeout expired
+    RATE_LIMITED = "rate_limited"  #: a 429
+    OVERLOADED = "overloaded"  #: a queue limit shed the call (503)
+    CIRCUIT_OPEN = "circuit_open"  #: short-circuited by an open breaker
+    UNAVAILABLE = "unavailable"  #: no live replica / outage (connection refused)
+    CRASH = "crash"  #: the replica died while serving the call (connection reset)
+    MALFORMED = "malformed"  #: a response that could not be used
+    PARTITION = "partition"  #: the network between caller and callee is cut
+    DEADLINE = "deadline"  #: the workflow's deadline expired
+
+
+_OUTCOME = {
+    ErrorKind.TIMEOUT: Outcome.TIMEOUT,
+    ErrorKind.DEADLINE: Outcome.TIMEOUT,
+    ErrorKind.RATE_LIMITED: Outcome.REJECTED,
+    ErrorKind.OVERLOADED: Outcome.REJECTED,
+    ErrorKind.CIRCUIT_OPEN: Outcome.REJECTED,
+}
+
+
+def outcome_of(kind: ErrorKind) -> Outcome:
+    """The request outcome for a request that failed with ``kind``."""
+    return _OUTCOME.get(kind, Outcome.ERROR)
