@@ -1,0 +1,135 @@
+"""The whole scenario: a system, a demand, faults, an SLA, gates, cost and record settings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, PositiveInt, model_validator
+from pydantic import ValidationError as _PydanticError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from faults.specs import FaultSpec, FaultSpecBase
+from harness.gates.spec import Gate, parse_gate
+from harness.scenario.demand import Demand
+from harness.scenario.system import System
+from harness.spec import Name, Spec
+from harness.units import Fraction, NonNegFloat, PositiveDuration
+
+__all__ = ["Cost", "Records", "Scenario", "Sla"]
+
+
+class Sla(Spec):
+    """A request is *good* when it succeeds within ``objective``. A window is compliant
+    when its ``percentile`` latency is within the objective and its error rate within
+    the budget (1 − availability)."""
+
+    objective: PositiveDuration
+    availability: Fraction = 0.99
+    window: PositiveDuration = 10.0
+    percentile: Annotated[float, Field(gt=0, lt=100)] = 95.0
+    stability: PositiveInt = 3  #: compliant windows in a row that count as recovered
+    burn_windows: tuple[PositiveDuration, PositiveDuration] = (300.0, 3600.0)
+
+    @property
+    def error_budget(self) -> float:
+        return 1.0 - self.availability
+
+
+class Cost(Spec):
+    compute_price_per_s: NonNegFloat = 0.0  #: USD per replica-second, unless an agent sets its own
+    cold_start_usd: NonNegFloat = 0.0  #: USD per replica start
+    currency: str = "USD"
+
+
+class Records(Spec):
+    step: PositiveDuration = 1.0  #: timeseries sampling step
+    spans: bool = True  #: one row per agent / LLM / tool call attempt
+    #: How long in-flight requests may finish after the last arrival (k6's gracefulStop);
+    #: default max(30 s, 3 × the SLA objective). Still unanswered then: ``dropped``.
+    drain: PositiveDuration | None = None
+
+
+def _gate(text: str) -> str:
+    parse_gate(text)
+    return text
+
+
+def _scoped_mapping(value: Any) -> Any:
+    """YAML reads ``- during x: error_rate < 5%`` as ``{"during x": "error_rate < 5%"}``:
+    take that as the gate it looks like."""
+    if isinstance(value, dict) and len(value) == 1:
+        scope, expr = next(iter(value.items()))
+        return f"{scope}: {expr}"
+    return value
+
+
+#: A gate such as ``attainment >= 97%`` (see :mod:`harness.gates.spec`).
+GateText = Annotated[
+    str, BeforeValidator(_scoped_mapping), AfterValidator(_gate),
+    Field(json_schema_extra={"examples": ["attainment >= 97%"]}),
+]
+
+
+class Scenario(Spec):
+    name: Name
+    description: str = ""
+    seed: int = 0
+    duration: PositiveDuration
+    system: System
+    demand: Demand
+    faults: list[FaultSpec] = Field(default_factory=list)
+    sla: Sla
+    gates: list[GateText] = Field(default_factory=list)
+    cost: Cost = Cost()
+    records: Records = Records()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fault_ids(cls, data: Any) -> Any:
+        """Give every fault without an ``id`` the id ``KIND-N``."""
+        if isinstance(data, dict) and isinstance(data.get("faults"), list):
+            faults = []
+            for i, raw in enumerate(data["faults"]):
+                fault = raw
+                if isinstance(raw, dict) and raw.get("id") is None and "kind" in raw:
+                    fault = {**raw, "id": f"{raw['kind']}-{i}".replace("_", "-")}
+                faults.append(fault)
+            data = {**data, "faults": faults}
+        return data
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Scenario:
+        from harness.scenario.checks import cross_reference
+
+        problems = cross_reference(self)
+        if problems:
+            raise _PydanticError.from_exception_data(
+                "Scenario",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("reference", msg), loc=loc, input=None
+                    )
+                    for loc, msg in problems
+                ],
+            )
+        return self
+
+    # --- conveniences ------------------------------------------------------------------
+
+    @property
+    def fault_list(self) -> list[FaultSpecBase]:
+        return list(self.faults)
+
+    def gate_list(self) -> list[Gate]:
+        return [parse_gate(g) for g in self.gates]
+
+    def canonical(self) -> dict[str, Any]:
+        """The scenario as plain data (durations in seconds), stable for hashing."""
+        return self.model_dump(mode="json", by_alias=True, exclude_defaults=False)
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical form: equal scenarios have equal digests."""
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()

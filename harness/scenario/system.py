@@ -1,0 +1,445 @@
+"""The agent system as data: endpoints, tools, agents, the autoscaler, workflows.
+
+Server-side behaviour (latency, capacity, rate limits, prices) belongs to endpoints and
+tools; client-side behaviour (timeouts, retries, breakers, fallbacks) belongs to the
+caller: an agent's LLM call, or the orchestrator's call to an agent.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BeforeValidator,
+    Discriminator,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    Tag,
+    field_serializer,
+    model_validator,
+)
+
+from harness.demand.arrivals import Priority
+from harness.dists import Constant, CountDist, DurationDist
+from harness.outcomes import ErrorKind
+from harness.spec import Name, Spec, fail_at, shorthand
+from harness.units import Duration, Fraction, NonNegFloat, PositiveDuration, parse_percent
+
+__all__ = [
+    "Agent",
+    "AgentStep",
+    "Autoscaler",
+    "Backoff",
+    "Balancer",
+    "BalancerKind",
+    "CircuitBreaker",
+    "DelegateStep",
+    "Endpoint",
+    "Jitter",
+    "Join",
+    "LlmCall",
+    "ParallelStep",
+    "Price",
+    "RateLimit",
+    "Replicas",
+    "Retry",
+    "ScaleMetric",
+    "ScaleUp",
+    "Step",
+    "System",
+    "Tool",
+    "ToolCall",
+    "Workflow",
+]
+
+
+# --- resilience policies (client side) -------------------------------------------------
+
+
+class Backoff(StrEnum):
+    CONSTANT = "constant"
+    LINEAR = "linear"
+    EXPONENTIAL = "exponential"
+
+
+class Jitter(StrEnum):
+    """AWS's names: ``full`` = U(0, d), ``equal`` = d/2 + U(0, d/2), ``none`` = d."""
+
+    FULL = "full"
+    EQUAL = "equal"
+    NONE = "none"
+
+
+_RETRYABLE = (
+    ErrorKind.ERROR, ErrorKind.TIMEOUT, ErrorKind.RATE_LIMITED, ErrorKind.OVERLOADED,
+    ErrorKind.UNAVAILABLE, ErrorKind.CRASH, ErrorKind.MALFORMED,
+)
+
+
+class Retry(Spec):
+    """Retry with backoff. Defaults follow LangGraph's ``RetryPolicy`` (3 attempts
+    including the first) with a 200 ms base; ``Retry-After`` of a 429 is honoured."""
+
+    attempts: PositiveInt = 3
+    backoff: Backoff = Backoff.EXPONENTIAL
+    base: Duration = 0.2
+    multiplier: Annotated[float, Field(ge=1)] = 2.0
+    cap: Duration = 30.0
+    jitter: Jitter = Jitter.FULL
+    on: tuple[ErrorKind, ...] = _RETRYABLE
+    honor_retry_after: bool = True
+
+
+class CircuitBreaker(Spec):
+    """resilience4j semantics. ``window: 100`` counts the last 100 calls; ``window: 30s``
+    counts the calls of the last 30 seconds. Defaults are resilience4j's."""
+
+    failure_rate: Fraction = 0.5
+    window: PositiveInt | PositiveDuration = 100
+    min_calls: PositiveInt = 100
+    open_for: PositiveDuration = 60.0
+    half_open_calls: PositiveInt = 10
+    slow_call_rate: Fraction = 1.0
+    slow_call_duration: PositiveDuration = 60.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _window_form(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("window"), int | float) \
+                and not isinstance(data.get("window"), bool):
+            window = data["window"]
+            if window != int(window):
+                raise ValueError("window: a count of calls is a whole number; write 30s for time")
+            return {**data, "window": int(window)}
+        return data
+
+    @field_serializer("window")
+    def _window_out(self, window: int | float) -> int | str:
+        """A time window stays a duration (``"60.0s"``), so the canonical form never
+        turns 60 seconds into 60 calls."""
+        return window if isinstance(window, int) else f"{window}s"
+
+    @property
+    def time_based(self) -> bool:
+        return isinstance(self.window, float)
+
+
+# --- endpoints and tools (server side) -------------------------------------------------
+
+
+class RateLimit(Spec):
+    """Requests and tokens per minute, as token buckets (what LLM providers enforce)."""
+
+    rpm: PositiveFloat | None = None
+    tpm: PositiveFloat | None = None
+    retry_after: Duration | None = None  #: fixed Retry-After; default: until the bucket refills
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> RateLimit:
+        if self.rpm is None and self.tpm is None:
+            raise ValueError("give rpm, tpm or both")
+        return self
+
+
+class Price(Spec):
+    """USD per token, as in LiteLLM's price table (not per 1k tokens)."""
+
+    input_per_token: NonNegFloat = 0.0
+    output_per_token: NonNegFloat = 0.0
+
+
+class Endpoint(Spec):
+    """An LLM endpoint. Latency is ``ttft + per_token × (output tokens − 1)`` (aiperf's
+    definition), or a whole-call ``latency`` distribution."""
+
+    ttft: DurationDist | None = None
+    per_token: DurationDist = Constant(mean=0.0)
+    latency: DurationDist | None = None
+    concurrency: PositiveInt | None = None  #: in-flight calls served at once; None: unlimited
+    queue_limit: Annotated[int, Field(ge=0)] | None = None  #: waiting calls beyond this: 503
+    rate_limit: RateLimit | None = None
+    price: Price = Price()
+    error_rate: Fraction = 0.0  #: baseline fraction of calls failing with a 5xx
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _latency_form(self) -> Endpoint:
+        if (self.ttft is None) == (self.latency is None):
+            raise ValueError("give ttft (with per_token) or latency, not both or neither")
+        return self
+
+
+class Tool(Spec):
+    """A tool the agents call (a search API, a database, a payment gateway)."""
+
+    latency: DurationDist
+    concurrency: PositiveInt | None = None
+    queue_limit: Annotated[int, Field(ge=0)] | None = None
+    error_rate: Fraction = 0.0
+    price_per_call: NonNegFloat = 0.0
+    description: str = ""
+
+
+# --- agents ----------------------------------------------------------------------------
+
+
+class Replicas(Spec):
+    """``replicas: 3`` is ``{initial: 3}``. ``min`` defaults to ``initial``, ``max`` to
+    the larger of the two."""
+
+    initial: Annotated[int, Field(ge=0)]
+    min: Annotated[int, Field(ge=0)] | None = None
+    max: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Replicas:
+        lo, hi = self.lower, self.upper
+        if hi < lo:
+            fail_at("max", f"max ({hi}) is below min ({lo})")
+        if not lo <= self.initial <= hi:
+            fail_at("initial", f"initial ({self.initial}) is outside min..max ({lo}..{hi})")
+        return self
+
+    @property
+    def lower(self) -> int:
+        return self.initial if self.min is None else self.min
+
+    @property
+    def upper(self) -> int:
+        return max(self.initial, self.lower) if self.max is None else self.max
+
+
+class LlmCall(Spec):
+    """The LLM calls an agent makes per invocation, with client-side resilience."""
+
+    endpoint: Name
+    input_tokens: CountDist = Constant(mean=500)
+    output_tokens: CountDist = Constant(mean=100)
+    calls: CountDist = Constant(mean=1)
+    timeout: PositiveDuration | None = None
+    retry: Retry | None = None
+    circuit_breaker: CircuitBreaker | None = None
+    fallback: Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] \
+        = Field(default_factory=list)  #: endpoints tried in order when this one fails
+
+
+class ToolCall(Spec):
+    tool: Name
+    calls: CountDist = Constant(mean=1)
+    timeout: PositiveDuration | None = None
+    retry: Retry | None = None
+
+
+class BalancerKind(StrEnum):
+    QUEUE = "queue"  #: one shared FIFO queue; any free slot takes the next call (M/M/c)
+    ROUND_ROBIN = "round_robin"
+    RANDOM = "random"
+    LEAST_BUSY = "least_busy"  #: fewest outstanding calls (join the shortest queue)
+    P2C = "p2c"  #: power of two choices on outstanding calls
+    EWMA = "ewma"  #: peak-EWMA latency × outstanding (Finagle / Linkerd)
+    WEIGHTED = "weighted"  #: weighted random; replica i gets ``weights[i % len]``
+
+
+class Balancer(Spec):
+    """``balancer: p2c`` or ``balancer: {kind: weighted, weights: [3, 1]}``."""
+
+    kind: BalancerKind = BalancerKind.QUEUE
+    weights: list[PositiveFloat] | None = None
+    decay: PositiveDuration = 10.0  #: EWMA time constant
+
+    @model_validator(mode="after")
+    def _weights(self) -> Balancer:
+        if (self.kind is BalancerKind.WEIGHTED) != (self.weights is not None):
+            raise ValueError("weights go with kind: weighted, and it needs them")
+        return self
+
+
+class ScaleMetric(StrEnum):
+    QUEUE_PER_REPLICA = "queue_per_replica"  #: waiting calls per replica (KEDA-style)
+    UTILIZATION = "utilization"  #: busy slots / all slots, as a fraction
+    IN_FLIGHT = "in_flight"  #: waiting + running calls per replica
+
+
+class ScaleUp(Spec):
+    """HPA's default scale-up policy: the larger of +100% and +4 pods per 15 s."""
+
+    percent: NonNegFloat = 100.0
+    pods: Annotated[int, Field(ge=0)] = 4
+    period: PositiveDuration = 15.0
+
+
+def _number_or_percent(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return parse_percent(value)
+    return value
+
+
+class Autoscaler(Spec):
+    """The Kubernetes HPA rule ``desired = ceil(current × metric / target)``. A
+    utilization target is a fraction (``70%``); the others are calls per replica."""
+
+    metric: ScaleMetric = ScaleMetric.QUEUE_PER_REPLICA
+    target: Annotated[PositiveFloat, BeforeValidator(_number_or_percent)]
+    interval: PositiveDuration = 15.0
+    tolerance: Fraction = 0.1
+    scale_down_window: Duration = 300.0
+    scale_up: ScaleUp = ScaleUp()
+    cold_start: DurationDist = Constant(mean=0.0)
+    enabled: bool = True
+
+
+class LowPriority(Spec):
+    """Where low-priority calls go instead: a compact model or a cheaper agent."""
+
+    agent: Name | None = None
+    endpoint: Name | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> LowPriority:
+        if (self.agent is None) == (self.endpoint is None):
+            raise ValueError("give agent or endpoint")
+        return self
+
+
+class Agent(Spec):
+    replicas: Annotated[Replicas, BeforeValidator(shorthand("initial"))]
+    concurrency: PositiveInt = 1  #: calls one replica serves at once
+    queue_limit: Annotated[int, Field(ge=0)] | None = None  #: waiting calls beyond this: shed
+    service_time: DurationDist = Constant(mean=0.0)
+    llm: Annotated[list[LlmCall], BeforeValidator(lambda v: [v] if isinstance(v, dict) else v)] \
+        = Field(default_factory=list)
+    tools: list[ToolCall] = Field(default_factory=list)
+    timeout: PositiveDuration | None = None  #: the orchestrator's timeout per attempt
+    retry: Retry | None = None
+    circuit_breaker: CircuitBreaker | None = None
+    fallback: Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] \
+        = Field(default_factory=list)  #: agents tried in order when this one fails
+    balancer: Annotated[Balancer, BeforeValidator(shorthand("kind"))] = Balancer()
+    low_priority: LowPriority | None = None
+    autoscaler: Autoscaler | Literal[False] | None = None  #: None: the system's; false: none
+    cold_start: DurationDist | None = None  #: overrides the autoscaler's
+    compute_price_per_s: NonNegFloat | None = None  #: USD per replica-second
+    description: str = ""
+
+
+# --- workflows -------------------------------------------------------------------------
+
+
+class AgentStep(Spec):
+    agent: Name
+    optional: bool = False  #: a failure does not fail the workflow
+
+
+class Join(Spec):
+    """How a parallel step completes: ``all``, ``any`` or ``{quorum: k}``."""
+
+    mode: Literal["all", "any", "quorum"] = "all"
+    quorum: PositiveInt | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _forms(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"mode": data}
+        if isinstance(data, dict) and set(data) == {"quorum"}:
+            return {"mode": "quorum", "quorum": data["quorum"]}
+        return data
+
+    @model_validator(mode="after")
+    def _quorum(self) -> Join:
+        if (self.mode == "quorum") != (self.quorum is not None):
+            raise ValueError("write join: {quorum: K}")
+        return self
+
+    def needed(self, branches: int) -> int:
+        if self.mode == "all":
+            return branches
+        if self.mode == "any":
+            return 1
+        return self.quorum or branches
+
+
+class ParallelStep(Spec):
+    parallel: list[Step] = Field(min_length=1)
+    join: Join = Join()
+    optional: bool = False
+
+    @model_validator(mode="after")
+    def _quorum_fits(self) -> ParallelStep:
+        if self.join.quorum is not None and self.join.quorum > len(self.parallel):
+            raise ValueError(f"quorum {self.join.quorum} exceeds the {len(self.parallel)} branches")
+        return self
+
+
+class DelegateStep(Spec):
+    """Run another workflow's steps here (delegation to a sub-workflow)."""
+
+    workflow: Name
+    optional: bool = False
+
+
+_STEP_KEYS = {"agent": "agent", "parallel": "parallel", "workflow": "workflow"}
+
+
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, AgentStep | ParallelStep | DelegateStep):
+        return {AgentStep: "agent", ParallelStep: "parallel", DelegateStep: "workflow"}[type(value)]
+    if isinstance(value, str):
+        return "agent"
+    if isinstance(value, dict):
+        for key, tag in _STEP_KEYS.items():
+            if key in value:
+                return tag
+    return None
+
+
+def _step_shape(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"agent": value}
+    if isinstance(value, dict) and _step_kind(value) is None:
+        raise ValueError("a step is an agent name, {agent: ...}, {parallel: [...]} or "
+                         "{workflow: ...}")
+    if not isinstance(value, dict):
+        raise ValueError(f"a step is an agent name or a mapping, got {value!r}")
+    return value
+
+
+Step = Annotated[
+    Annotated[AgentStep, Tag("agent")]
+    | Annotated[ParallelStep, Tag("parallel")]
+    | Annotated[DelegateStep, Tag("workflow")],
+    Discriminator(_step_kind),
+    BeforeValidator(_step_shape),
+]
+
+
+class Workflow(Spec):
+    steps: list[Step] = Field(min_length=1)
+    weight: PositiveFloat = 1.0  #: share of arrivals (normalised over workflows)
+    priority: Priority = Priority.NORMAL
+    deadline: PositiveDuration | None = None  #: end-to-end limit: past it the request times out
+    retry: Retry | None = None  #: retry the whole workflow after a failed step
+    checkpoint: bool = False  #: a retried workflow resumes after its last completed step
+    description: str = ""
+
+
+ParallelStep.model_rebuild()
+
+
+class System(Spec):
+    endpoints: dict[Name, Endpoint] = Field(default_factory=dict)
+    tools: dict[Name, Tool] = Field(default_factory=dict)
+    agents: dict[Name, Agent] = Field(min_length=1)
+    autoscaler: Autoscaler | None = None
+    workflows: dict[Name, Workflow] = Field(min_length=1)
+
+    def autoscaler_for(self, agent: str) -> Autoscaler | None:
+        """The autoscaler that governs ``agent``, if any and if it may scale."""
+        spec = self.agents[agent]
+        scaler = self.autoscaler if spec.autoscaler is None else spec.autoscaler
+        if scaler is False or scaler is None or not scaler.enabled:
+            return None
+        return scaler if spec.replicas.upper > spec.replicas.lower else None
+
