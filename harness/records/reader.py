@@ -1,0 +1,142 @@
+"""Reading a run directory back, whole or in part.
+
+A finished run has Parquet tables; a run that crashed has Arrow streams readable up to
+the last flush; a damaged file is skipped. Whatever is missing is listed in
+``RunData.missing`` so scores and reports can say what they were computed from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyarrow import ipc
+
+from harness.errors import InputError
+from harness.records.schema import TABLES
+
+__all__ = ["RunData", "read_run"]
+
+
+@dataclass
+class RunData:
+    directory: Path
+    meta: dict[str, Any]
+    requests: pd.DataFrame
+    spans: pd.DataFrame | None
+    timeseries: pd.DataFrame | None
+    events: list[dict[str, Any]]
+    scenario_data: dict[str, Any] | None
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.meta.get("status") == "complete" and not self.missing
+
+
+def _stream(path: Path) -> tuple[pa.Table | None, bool]:
+    """Batches of an Arrow stream up to the first damaged one; (table, was_truncated)."""
+    batches = []
+    truncated = False
+    try:
+        with pa.memory_map(str(path)) as source:
+            reader = ipc.open_stream(source)
+            while True:
+                try:
+                    batches.append(reader.read_next_batch())
+                except StopIteration:
+                    break
+    except (pa.ArrowInvalid, OSError):
+        truncated = True
+    if not batches:
+        return None, truncated
+    return pa.Table.from_batches(batches), truncated
+
+
+def _table(directory: Path, name: str, missing: list[str]) -> pd.DataFrame | None:
+    parquet = directory / f"{name}.parquet"
+    stream = directory / f".{name}.arrows"
+    if parquet.exists():
+        try:
+            frame: pd.DataFrame = pq.read_table(parquet).to_pandas()
+            return frame
+        except (pa.ArrowException, OSError) as exc:
+            missing.append(f"{name}.parquet is unreadable ({exc.__class__.__name__})")
+    if stream.exists():
+        table, truncated = _stream(stream)
+        if table is not None:
+            note = "the run did not finish" + ("; its last batch was damaged" if truncated else "")
+            missing.append(f"{name}: {table.num_rows} rows recovered from the stream ({note})")
+            recovered: pd.DataFrame = table.to_pandas()
+            return recovered
+        missing.append(f"{name}: the stream holds no complete batch")
+        return None
+    missing.append(f"{name}.parquet is missing")
+    return None
+
+
+def _events(directory: Path, missing: list[str]) -> list[dict[str, Any]]:
+    path = directory / "events.jsonl"
+    if not path.exists():
+        missing.append("events.jsonl is missing")
+        return []
+    events, bad = [], 0
+    for line in path.read_text(errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            bad += 1
+            continue
+        if isinstance(item, dict) and "t_s" in item and "type" in item:
+            events.append(item)
+        else:
+            bad += 1
+    if bad:
+        missing.append(f"events.jsonl: {bad} unreadable lines skipped")
+    return events
+
+
+def _json(path: Path, missing: list[str]) -> dict[str, Any] | None:
+    if not path.exists():
+        missing.append(f"{path.name} is missing")
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        missing.append(f"{path.name} is unreadable")
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_run(directory: str | Path) -> RunData:
+    """Load a run directory; ``InputError`` if it is not one."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError("not a directory", source=str(directory))
+    known = ["run.json", "requests.parquet", ".requests.arrows", "summary.json"]
+    if not any((directory / name).exists() for name in known):
+        raise InputError(
+            "not a run directory: it has none of run.json, requests.parquet, summary.json",
+            source=str(directory),
+        )
+    missing: list[str] = []
+    meta = _json(directory / "run.json", missing) or {}
+    status = meta.get("status")
+    if status not in (None, "complete"):
+        missing.append(f"the run's status is {status!r}, not complete")
+    requests = _table(directory, "requests", missing)
+    if requests is None:
+        requests = TABLES["requests"].empty_table().to_pandas()
+    requests = requests.sort_values("id", kind="stable").reset_index(drop=True)
+    spans = _table(directory, "spans", missing)
+    timeseries = _table(directory, "timeseries", missing)
+    events = _events(directory, missing)
+    scenario = _json(directory / "scenario.json", missing)
+    return RunData(directory, meta, requests, spans, timeseries, events, scenario, missing)

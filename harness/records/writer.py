@@ -1,0 +1,121 @@
+"""Writing a run directory as the run goes.
+
+Rows are buffered as tuples (the cheapest thing an engine's hot path can append) and
+flushed every ``flush_rows`` rows to an Arrow IPC *stream* (``.requests.arrows``): a
+stream is readable up to its last complete batch even if the process dies mid-write.
+``close()`` turns each stream into Parquet (``requests.parquet``) and removes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyarrow import ipc
+
+from harness.records.schema import TABLES
+
+__all__ = ["RunWriter", "TableWriter", "write_json"]
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (write a temporary file, then rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+class TableWriter:
+    """One table: ``append(row_tuple)``; flushed in batches to a crash-safe stream."""
+
+    def __init__(self, directory: Path, name: str, schema: pa.Schema,
+                 flush_rows: int = 65536) -> None:
+        self.name, self.schema, self.flush_rows = name, schema, flush_rows
+        self.stream_path = directory / f".{name}.arrows"
+        self.parquet_path = directory / f"{name}.parquet"
+        self.rows: list[tuple[Any, ...]] = []
+        self.count = 0
+        self._sink: pa.NativeFile | None = None
+        self._writer: ipc.RecordBatchStreamWriter | None = None
+
+    def append(self, row: tuple[Any, ...]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.flush_rows:
+            self.flush()
+
+    def _batch(self) -> pa.RecordBatch:
+        columns: list[Sequence[Any]] = (
+            list(zip(*self.rows, strict=True)) if self.rows else [[]] * len(self.schema))
+        arrays = []
+        for field, col in zip(self.schema, columns, strict=True):
+            if pa.types.is_dictionary(field.type):
+                arrays.append(pa.array(col, pa.string()).dictionary_encode())
+            else:
+                arrays.append(pa.array(col, field.type))
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        batch = self._batch()
+        if self._writer is None:
+            self._sink = pa.OSFile(str(self.stream_path), "wb")
+            self._writer = ipc.new_stream(self._sink, self.schema)
+        self._writer.write_batch(batch)
+        self._sink.flush()  # type: ignore[union-attr]
+        self.count += len(self.rows)
+        self.rows = []
+
+    def close(self) -> None:
+        """Flush, then rewrite the stream as Parquet (an empty table if nothing came)."""
+        self.flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._sink.close()  # type: ignore[union-attr]
+            with pa.memory_map(str(self.stream_path)) as source:
+                table = ipc.open_stream(source).read_all()
+        else:
+            table = self.schema.empty_table()
+        pq.write_table(table, self.parquet_path, compression="zstd")
+        if self.stream_path.exists():
+            self.stream_path.unlink()
+
+
+class RunWriter:
+    """A run directory: the three tables, the event log and ``run.json``."""
+
+    def __init__(self, directory: Path, meta: Mapping[str, Any], flush_rows: int = 65536) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.tables = {
+            name: TableWriter(directory, name, schema, flush_rows)
+            for name, schema in TABLES.items()
+        }
+        self.requests = self.tables["requests"]
+        self.spans = self.tables["spans"]
+        self.timeseries = self.tables["timeseries"]
+        self._events = (directory / "events.jsonl").open("w", buffering=1 << 16)
+        self.meta = {**meta, "status": "running"}
+        write_json(directory / "run.json", self.meta)
+
+    def event(self, t: float, kind: str, **fields: Any) -> None:
+        """One line of ``events.jsonl``: ``{"t_s": …, "type": …, …}``."""
+        self._events.write(json.dumps({"t_s": round(t, 6), "type": kind, **fields}) + "\n")
+
+    def flush(self) -> None:
+        for table in self.tables.values():
+            table.flush()
+        self._events.flush()
+
+    def close(self, status: str = "complete", **meta: Any) -> None:
+        """Finish every table and record how the run ended."""
+        self._events.close()
+        for table in self.tables.values():
+            table.close()
+        self.meta.update(meta, status=status)
+        write_json(self.directory / "run.json", self.meta)
