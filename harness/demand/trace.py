@@ -170,6 +170,7 @@ def _times(path: Path, lines: list[int], raw: list[str], compress: float) -> tup
 
 def _fail(problems: list[Problem]) -> None:
     if problems:
+        problems.sort(key=lambda p: p.line or 0)
         raise InputError(problems[:_MAX_PROBLEMS])
 
 
