@@ -9,9 +9,25 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from faults.specs import FaultSpecBase, PartitionFault, Target, TargetKind
+from faults.specs import (
+    FaultSpecBase,
+    LatencyFault,
+    PartialOutageFault,
+    PartitionFault,
+    RateLimitFault,
+    Target,
+    TargetKind,
+)
 from harness.gates.spec import PHASES, Scope, parse_gate
-from harness.scenario.system import AgentStep, DelegateStep, ParallelStep, ScaleMetric, Step
+from harness.scenario.system import (
+    AgentStep,
+    DelegateStep,
+    Endpoint,
+    ParallelStep,
+    ScaleMetric,
+    Step,
+    Tool,
+)
 from harness.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -227,6 +243,29 @@ def _check_faults(scenario: Scenario) -> Found:
         problem = _target_problem(system, fault.parsed_target, used)
         if problem:
             yield (*loc, "target"), problem
+        else:
+            yield from _no_effect(system, fault, loc)
+
+
+def _no_effect(system: System, fault: FaultSpecBase, loc: Loc) -> Found:
+    """Faults whose parameters cannot change anything on this particular target."""
+    target = fault.parsed_target
+    servers: Mapping[str, Endpoint | Tool] = (
+        system.endpoints if target.kind is TargetKind.ENDPOINT else system.tools)
+    if isinstance(fault, PartialOutageFault) and target.kind in (
+            TargetKind.ENDPOINT, TargetKind.TOOL) and servers[target.name].concurrency is None:
+        yield (*loc, "target"), (
+            f"{target} has unlimited concurrency: losing a share of it changes nothing "
+            "(give it a concurrency, or use an error fault with a probability)")
+    if isinstance(fault, RateLimitFault) and target.kind is TargetKind.TOOL and (
+            fault.rpm is not None or fault.tpm is not None):
+        yield (*loc, "rpm" if fault.rpm is not None else "tpm"), \
+            "tools have no rate limits to lower: use probability for a 429 storm"
+    if isinstance(fault, LatencyFault) and target.kind is TargetKind.WORKFLOW \
+            and fault.multiply != 1 and fault.add == 0:
+        yield (*loc, "multiply"), (
+            "a workflow fault adds latency before each of its agent calls: multiply has "
+            "nothing to multiply; use add, or target the agents")
 
 
 def _check_gates(scenario: Scenario) -> Found:

@@ -262,10 +262,21 @@ class ScaleMetric(StrEnum):
     IN_FLIGHT = "in_flight"  #: waiting + running calls per replica
 
 
+def _percent_units(value: Any) -> Any:
+    """``100%`` or ``100``: a percentage in percent units (may exceed 100)."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        body = value.strip()[:-1].strip()
+        try:
+            return float(body)
+        except ValueError:
+            raise ValueError(f"expected a percentage such as 100%, got {value!r}") from None
+    return value
+
+
 class ScaleUp(Spec):
     """HPA's default scale-up policy: the larger of +100% and +4 pods per 15 s."""
 
-    percent: NonNegFloat = 100.0
+    percent: Annotated[NonNegFloat, BeforeValidator(_percent_units)] = 100.0
     pods: Annotated[int, Field(ge=0)] = 4
     period: PositiveDuration = 15.0
 
@@ -436,10 +447,18 @@ class System(Spec):
     workflows: dict[Name, Workflow] = Field(min_length=1)
 
     def autoscaler_for(self, agent: str) -> Autoscaler | None:
-        """The autoscaler that governs ``agent``, if any and if it may scale."""
+        """The autoscaler that governs ``agent``, if any and if it may scale. An agent's
+        own ``autoscaler`` overrides only the fields it sets; the rest come from the
+        system's (``autoscaler: false`` turns scaling off for the agent)."""
         spec = self.agents[agent]
-        scaler = self.autoscaler if spec.autoscaler is None else spec.autoscaler
-        if scaler is False or scaler is None or not scaler.enabled:
+        own = spec.autoscaler
+        if own is False:
+            return None
+        scaler = self.autoscaler
+        if own is not None:
+            scaler = own if scaler is None else scaler.model_copy(
+                update={k: getattr(own, k) for k in own.model_fields_set})
+        if scaler is None or not scaler.enabled:
             return None
         return scaler if spec.replicas.upper > spec.replicas.lower else None
 

@@ -184,3 +184,42 @@ def test_the_canonical_form_round_trips_and_hashes_stably() -> None:
 def test_missing_files_and_directories_are_input_errors(tmp_path: Path, name: str) -> None:
     with pytest.raises(InputError):
         load_scenario(tmp_path / name if name else tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("{kind: partial_outage, target: endpoint.open, at: 1s, percent: 50%}",
+         "unlimited concurrency"),
+        ("{kind: rate_limit, target: tool.search, at: 1s, rpm: 10}", "no rate limits to lower"),
+        ("{kind: latency, target: workflow.only, at: 1s, multiply: 2}", "nothing to multiply"),
+        ("{kind: partition, between: [orchestrator, endpoint.open], at: 1s}",
+         "never call each other"),
+    ],
+)
+def test_faults_that_could_not_change_anything_are_rejected(fault: str, message: str) -> None:
+    text = MINIMAL.replace(
+        "agents: {worker: {replicas: 2, service_time: 100ms}}",
+        "endpoints: {open: {latency: 1s}}\n  tools: {search: {latency: 10ms}}\n"
+        "  agents: {worker: {replicas: 2, llm: {endpoint: open}, tools: [{tool: search}]}}",
+    ) + f"faults: [{fault}]\n"
+    assert any(message in p for p in problems(text)), problems(text)
+
+
+def test_an_agents_autoscaler_overrides_only_what_it_sets() -> None:
+    doc = MINIMAL.replace(
+        "replicas: 2, service_time: 100ms",
+        "replicas: {initial: 2, max: 8}, autoscaler: {metric: queue_per_replica, target: 3}",
+    ).replace(
+        "  workflows:",
+        "  autoscaler: {metric: utilization, target: 70%, cold_start: 25s, interval: 30s}\n"
+        "  workflows:",
+    )
+    scaler = parse_scenario(doc).system.autoscaler_for("worker")
+    assert scaler is not None
+    assert (scaler.metric, scaler.target) == ("queue_per_replica", 3)
+    assert scaler.interval == 30  # inherited from the system's autoscaler
+    assert scaler.cold_start.mean_value() == 25
+    off = parse_scenario(doc.replace("autoscaler: {metric: queue_per_replica, target: 3}",
+                                     "autoscaler: false"))
+    assert off.system.autoscaler_for("worker") is None
