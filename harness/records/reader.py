@@ -25,6 +25,9 @@ __all__ = ["RunData", "read_run"]
 
 @dataclass
 class RunData:
+    """A run directory, read. Spans can be millions of rows: they are read on demand,
+    only the columns asked for (:meth:`load_spans`), unless given here."""
+
     directory: Path
     meta: dict[str, Any]
     requests: pd.DataFrame
@@ -38,19 +41,26 @@ class RunData:
     def complete(self) -> bool:
         return self.meta.get("status") == "complete" and not self.missing
 
+    def load_spans(self, columns: list[str] | None = None) -> pd.DataFrame | None:
+        """The span table (those ``columns``), or None if the run has none."""
+        if self.spans is not None:
+            return self.spans if columns is None else self.spans[columns]
+        return _table(self.directory, "spans", [], columns)
 
-def _stream(path: Path) -> tuple[pa.Table | None, bool]:
+
+def _stream(path: Path, columns: list[str] | None = None) -> tuple[pa.Table | None, bool]:
     """Batches of an Arrow stream up to the first damaged one; (table, was_truncated)."""
     batches = []
     truncated = False
     try:
-        with pa.memory_map(str(path)) as source:
+        with pa.OSFile(str(path), "rb") as source:
             reader = ipc.open_stream(source)
             while True:
                 try:
-                    batches.append(reader.read_next_batch())
+                    batch = reader.read_next_batch()
                 except StopIteration:
                     break
+                batches.append(batch.select(columns) if columns else batch)
     except (pa.ArrowInvalid, OSError):
         truncated = True
     if not batches:
@@ -58,17 +68,18 @@ def _stream(path: Path) -> tuple[pa.Table | None, bool]:
     return pa.Table.from_batches(batches), truncated
 
 
-def _table(directory: Path, name: str, missing: list[str]) -> pd.DataFrame | None:
+def _table(directory: Path, name: str, missing: list[str],
+           columns: list[str] | None = None) -> pd.DataFrame | None:
     parquet = directory / f"{name}.parquet"
     stream = directory / f".{name}.arrows"
     if parquet.exists():
         try:
-            frame: pd.DataFrame = pq.read_table(parquet).to_pandas()
+            frame: pd.DataFrame = pq.read_table(parquet, columns=columns).to_pandas()
             return frame
         except (pa.ArrowException, OSError) as exc:
             missing.append(f"{name}.parquet is unreadable ({exc.__class__.__name__})")
     if stream.exists():
-        table, truncated = _stream(stream)
+        table, truncated = _stream(stream, columns)
         if table is not None:
             note = "the run did not finish" + ("; its last batch was damaged" if truncated else "")
             missing.append(f"{name}: {table.num_rows} rows recovered from the stream ({note})")
@@ -135,7 +146,9 @@ def read_run(directory: str | Path) -> RunData:
     if requests is None:
         requests = TABLES["requests"].empty_table().to_pandas()
     requests = requests.sort_values("id", kind="stable").reset_index(drop=True)
-    spans = _table(directory, "spans", missing)
+    spans = None  # read on demand: RunData.load_spans
+    if not (directory / "spans.parquet").exists() and not (directory / ".spans.arrows").exists():
+        missing.append("spans.parquet is missing")
     timeseries = _table(directory, "timeseries", missing)
     events = _events(directory, missing)
     scenario = _json(directory / "scenario.json", missing)

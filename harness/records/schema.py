@@ -27,7 +27,9 @@ REQUESTS = pa.schema([
     pa.field("end_s", pa.float64()),  # null: never answered (dropped)
     pa.field("latency_s", pa.float64()),  # end − intended
     pa.field("outcome", _STR),  # harness.outcomes.Outcome
-    pa.field("error_kind", _STR),  # harness.outcomes.ErrorKind, null when ok
+    # harness.outcomes.ErrorKind of the root cause (a tool's partition, an LLM's 429),
+    # null when ok
+    pa.field("error_kind", _STR),
     pa.field("attempts", pa.int32()),  # agent call attempts, retries included
     pa.field("steps", pa.int32()),  # agent steps started
     pa.field("fallback", pa.bool_()),  # a fallback served some step

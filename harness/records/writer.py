@@ -72,16 +72,18 @@ class TableWriter:
         self.rows = []
 
     def close(self) -> None:
-        """Flush, then rewrite the stream as Parquet (an empty table if nothing came)."""
+        """Flush, then rewrite the stream as Parquet batch by batch (memory stays at one
+        batch however long the run); an empty table if nothing came."""
         self.flush()
-        if self._writer is not None:
-            self._writer.close()
-            self._sink.close()  # type: ignore[union-attr]
-            with pa.memory_map(str(self.stream_path)) as source:
-                table = ipc.open_stream(source).read_all()
-        else:
-            table = self.schema.empty_table()
-        pq.write_table(table, self.parquet_path, compression="zstd")
+        tmp = self.parquet_path.with_name(f".{self.parquet_path.name}.tmp")
+        with pq.ParquetWriter(tmp, self.schema, compression="zstd") as out:
+            if self._writer is not None:
+                self._writer.close()
+                self._sink.close()  # type: ignore[union-attr]
+                with pa.OSFile(str(self.stream_path), "rb") as source:
+                    for batch in ipc.open_stream(source):
+                        out.write_batch(batch)
+        os.replace(tmp, self.parquet_path)
         if self.stream_path.exists():
             self.stream_path.unlink()
 
@@ -103,9 +105,9 @@ class RunWriter:
         self.meta = {**meta, "status": "running"}
         write_json(directory / "run.json", self.meta)
 
-    def event(self, t: float, kind: str, **fields: Any) -> None:
+    def event(self, t: float, type_: str, /, **fields: Any) -> None:
         """One line of ``events.jsonl``: ``{"t_s": …, "type": …, …}``."""
-        self._events.write(json.dumps({"t_s": round(t, 6), "type": kind, **fields}) + "\n")
+        self._events.write(json.dumps({"t_s": round(t, 6), "type": type_, **fields}) + "\n")
 
     def flush(self) -> None:
         for table in self.tables.values():

@@ -69,7 +69,8 @@ def compute_cost(life: Lifetimes, cold_start_usd: float, a: float = 0.0,
 
 
 def wasted_cost(requests: pd.DataFrame, spans: pd.DataFrame | None) -> tuple[float, bool]:
-    """(wasted USD, exact?) — exact when spans are available."""
+    """(wasted USD, exact?) — exact when spans (request_id, error_kind, cost_usd) are
+    available."""
     failed = requests["outcome"].astype(str).to_numpy() != "ok"
     cost = requests["cost_usd"].fillna(0.0).to_numpy()
     if spans is None or spans.empty:

@@ -118,7 +118,8 @@ def _recovery_figures(recs: Sequence[FaultRecovery]) -> Figures:
 def _cost_figures(run: RunData, scenario: Scenario, life: Lifetimes, *, llm: float,
                   good: int) -> tuple[Figures, bool]:
     compute = compute_cost(life, scenario.cost.cold_start_usd)
-    wasted, exact = wasted_cost(run.requests, run.spans)
+    wasted, exact = wasted_cost(run.requests,
+                                run.load_spans(["request_id", "error_kind", "cost_usd"]))
     total = llm + compute
     return {
         "cost.compute_usd": compute, "cost.total_usd": total, "cost.wasted_usd": wasted,
