@@ -3,7 +3,8 @@
 For a fault starting at ``s`` (and ending at ``e``, or lasting to the end):
 
 - it is **absorbed** if no window from the one containing ``s`` up to ``stability``
-  windows past ``e`` is non-compliant; its recovery time is 0;
+  windows past ``e`` is non-compliant; its recovery time is 0. That span stops where a
+  later fault starts after this one has ended: its windows are the later fault's;
 - otherwise **time to detect** is the start of the first non-compliant window in that
   span, minus ``s`` (0 when the window containing ``s`` is already bad);
 - the **recovery moment** is the start of the first run of ``stability`` compliant
@@ -57,11 +58,16 @@ def _stable_run(compliant: np.ndarray, start: int, stability: int) -> int | None
     return None
 
 
-def recover(act: Activation, windows: Windows, stability: int, run_end: float) -> FaultRecovery:
+def recover(act: Activation, windows: Windows, stability: int, run_end: float,
+            next_start: float | None = None) -> FaultRecovery:
+    """Recovery of ``act``; ``next_start`` is when the next fault that starts after this
+    one has ended begins (it bounds the windows this fault can be blamed for)."""
     width = windows.width
     first = windows.index_at(act.start)
     end = act.end_or(run_end)
     horizon = min(windows.index_at(end) + stability, len(windows.starts) - 1)
+    if next_start is not None:
+        horizon = max(first, min(horizon, windows.index_at(next_start) - 1))
     bad = np.flatnonzero(~windows.compliant[first : horizon + 1])
     base: dict[str, Any] = {"fault": act.id, "kind": act.kind, "target": str(act.target),
                             "start_s": act.start, "end_s": act.end}
@@ -83,4 +89,10 @@ def recover(act: Activation, windows: Windows, stability: int, run_end: float) -
 
 def recover_all(acts: Iterable[Activation], windows: Windows, stability: int,
                 run_end: float) -> list[FaultRecovery]:
-    return [recover(a, windows, stability, run_end) for a in acts]
+    acts = list(acts)
+    out = []
+    for act in acts:
+        end = act.end_or(run_end)
+        later = [b.start for b in acts if b is not act and b.start >= end]
+        out.append(recover(act, windows, stability, run_end, min(later, default=None)))
+    return out

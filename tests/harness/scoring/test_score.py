@@ -118,3 +118,17 @@ def test_resilience_score_is_the_documented_weighted_sum() -> None:
                                        "recovery": 1.0, "error_budget": 1.0, "efficiency": 1.0}
     assert s.resilience_score == 100.0
     assert sum(s.resilience.weights.values()) == pytest.approx(1.0)
+
+
+def test_a_later_fault_is_not_blamed_on_an_earlier_one() -> None:
+    faults = ("- {id: first, kind: latency, target: agent.worker, at: 20s, duration: 10s, "
+              "add: 1s}\n"
+              "- {id: second, kind: latency, target: agent.worker, at: 40s, duration: 10s, "
+              "add: 1s}\n")
+    # Only the second fault hurt (40–50 s). The first ended at 30 s, and the stability
+    # span after it (2 windows, to 50 s) reaches into the second's windows.
+    s = score_run(run(requests(per_second(100, bad=[(40, 50)]))), scenario(faults=faults))
+    first, second = s.summary.recovery
+    assert first.absorbed
+    assert not second.absorbed
+    assert second.recovery_time_s == pytest.approx(10.0)
