@@ -200,9 +200,10 @@ class _Radius(FaultSpecBase):
 
 
 class CrashFault(_Radius):
-    """``count`` replicas (default 1) or a ``percent`` die at ``at``: their in-flight
-    calls fail. They restart after ``restart_after``; without it, only the autoscaler
-    replaces them."""
+    """``count`` replicas (default 1) or a ``percent`` crash at ``at``: their queued and
+    in-flight calls fail. With ``restart_after`` they restart in place (like a pod's
+    container) and serve again after that plus their cold start; without it they are
+    gone, and only the autoscaler replaces them."""
 
     kinds_allowed: ClassVar[frozenset[TargetKind]] = frozenset({TargetKind.AGENT})
     uses_duration: ClassVar[bool] = False

@@ -1,5 +1,5 @@
 """The simulator's entry point: build the world from a scenario, replay the arrival
-schedule, sample the system state, drain, and write the records."""
+schedule, apply faults, autoscale, sample the system state, drain, write the records."""
 
 from __future__ import annotations
 
@@ -10,18 +10,24 @@ from typing import Any
 
 import simpy
 
+from faults.schedule import FaultSchedule
 from harness.demand.arrivals import PRIORITIES, ArrivalSchedule
 from harness.outcomes import ErrorKind, Outcome, outcome_of
+from harness.policies.breaker import BreakerState
 from harness.records.writer import RunWriter
 from harness.scenario.model import Scenario
 from harness.sim.agents import SimAgent
+from harness.sim.autoscale import autoscale
+from harness.sim.chaos import FaultInjector
 from harness.sim.runner import Runner
 from harness.sim.servers import SimEndpoint, SimTool
 from harness.sim.world import Req, World
 
-__all__ = ["SimResult", "simulate"]
+__all__ = ["SimResult", "default_drain", "simulate"]
 
 Gen = Generator[simpy.Event, Any, Any]
+
+_SEVERITY = {None: 0, BreakerState.CLOSED: 1, BreakerState.HALF_OPEN: 2, BreakerState.OPEN: 3}
 
 
 @dataclass(frozen=True)
@@ -29,11 +35,11 @@ class SimResult:
     requests: int
     completed: int
     dropped: int
-    events: int  #: SimPy events processed (a measure of work)
     sim_time: float
 
 
 def default_drain(scenario: Scenario) -> float:
+    """How long in-flight requests may finish after the last arrival."""
     if scenario.records.drain is not None:
         return scenario.records.drain
     return max(30.0, 3 * scenario.sla.objective)
@@ -57,14 +63,19 @@ class _Sim:
             for _ in range(aspec.replicas.initial):
                 agent.start_replica()
         self.runner = Runner(world)
+        self.faults = FaultInjector(world, FaultSchedule(scenario.fault_list), schedule.workflows)
         self.inflight: dict[int, Req] = {}
         self.completed = 0
         self._request = writer.requests.append
         self._wf_names = schedule.workflows
         self._prio_names = [p.value for p in PRIORITIES]
         self._deadlines = [system.workflows[n].deadline or math.inf for n in schedule.workflows]
-        self._steps = [system.workflows[n].steps for n in schedule.workflows]
         self._drained: simpy.Event | None = None
+        # Breakers by what they guard, for the timeseries' worst-state column.
+        self._breakers_of: dict[str, list[str]] = {}
+        for key in world.breakers:
+            guarded = key.split("→")[-1]
+            self._breakers_of.setdefault(guarded, []).append(key)
 
     # --- processes ---------------------------------------------------------------------
 
@@ -83,7 +94,7 @@ class _Sim:
     def request(self, rid: int, wf: int, prio: int, t0: float) -> Gen:
         req = Req(rid, wf, prio, t0, t0 + self._deadlines[wf])
         self.inflight[rid] = req
-        err = yield from self.runner.run_steps(req, self._steps[wf])
+        err = yield from self.runner.run_workflow(req, self._wf_names[wf])
         del self.inflight[rid]
         self.completed += 1
         now = self.env.now
@@ -97,49 +108,58 @@ class _Sim:
         if self._drained is not None and not self.inflight and not self._drained.triggered:
             self._drained.succeed()
 
+    def _breaker_state(self, guarded: str, now: float) -> str | None:
+        worst = None
+        for key in self._breakers_of.get(guarded, ()):
+            state = self.world.breakers[key].peek(now)
+            if _SEVERITY[state] > _SEVERITY[worst]:
+                worst = state
+        return None if worst is None else worst.value
+
     def sampler(self, step: float) -> Gen:
         env, world = self.env, self.world
         row = world.writer.timeseries.append
+        cold_usd = self.scenario.cost.cold_start_usd
         while True:
             t = env.now
+            total = 0.0
             for name, agent in world.agents.items():
-                slots = agent.shared if agent.shared is not None else None
-                queue = slots.waiting if slots is not None else sum(
-                    r.station.waiting for r in agent.ready if r.station is not None)
-                busy = sum(r.busy for r in agent.replicas)
-                row((t, "agent", name, len(agent.replicas), len(agent.ready),
-                     len(agent.ready) * agent.concurrency, busy, queue, None,
-                     self._compute_cost(agent, t)))
-            for name, endpoint in world.endpoints.items():
-                st = endpoint.station
-                cap = -1 if math.isinf(st.capacity) else int(st.capacity)
-                row((t, "endpoint", name, None, None, cap, st.busy, st.waiting, None,
-                     endpoint.cost))
-            for name, tool in world.tools.items():
-                st = tool.station
-                cap = -1 if math.isinf(st.capacity) else int(st.capacity)
-                row((t, "tool", name, None, None, cap, st.busy, st.waiting, None, tool.cost))
+                cost = agent.compute_cost(cold_usd)
+                total += cost
+                row((t, "agent", name, len(agent.alive()), len(agent.ready),
+                     len(agent.ready) * agent.concurrency, agent.busy(), agent.queued(),
+                     self._breaker_state(name, t), cost))
+            for kind, servers in (("endpoint", world.endpoints), ("tool", world.tools)):
+                for name, server in servers.items():
+                    st = server.station
+                    cap = -1 if math.isinf(st.capacity) else int(st.capacity)
+                    total += server.cost
+                    row((t, kind, name, None, None, cap, st.busy, st.waiting,
+                         self._breaker_state(name, t), server.cost))
+            row((t, "system", "requests", None, None, None, len(self.inflight), 0, None, total))
             yield env.timeout(step)
-
-    def _compute_cost(self, agent: SimAgent, t: float) -> float:
-        return sum(t - r.since for r in agent.replicas) * agent.price_per_s
 
     # --- run ---------------------------------------------------------------------------
 
     def run(self) -> SimResult:
-        env, scenario = self.env, self.scenario
+        env, scenario, world = self.env, self.scenario, self.world
         env.process(self.arrivals())
         env.process(self.sampler(scenario.records.step))
+        self.faults.start()
+        for name, agent in world.agents.items():
+            spec = scenario.system.autoscaler_for(name)
+            if spec is not None:
+                env.process(autoscale(agent, spec))
         env.run(until=scenario.duration)
         if self.inflight:
             self._drained = env.event()
             limit = env.timeout(default_drain(scenario))
             env.run(until=env.any_of([self._drained, limit]))
         dropped = self._drop_unfinished()
-        for agent in self.world.agents.values():
+        for agent in world.agents.values():
             agent.stop_all("end")
-        self.world.event("run_end", completed=self.completed, dropped=dropped)
-        return SimResult(len(self.schedule), self.completed, dropped, 0, env.now)
+        world.event("run_end", completed=self.completed, dropped=dropped)
+        return SimResult(len(self.schedule), self.completed, dropped, env.now)
 
     def _drop_unfinished(self) -> int:
         for rid, req in sorted(self.inflight.items()):

@@ -1,9 +1,16 @@
 """Servers that agents call: LLM endpoints and tools.
 
-A call waits for a slot (FIFO within priority, with the endpoint's queue limit), then
-takes its latency. A caller whose deadline passes first gives up at the deadline; the
-server still finishes the work it started (the slot stays busy until then), which is
-how timeouts waste capacity in real systems.
+A call waits for a slot (FIFO within priority, bounded by the queue limit), then takes
+its latency. A caller whose deadline passes first gives up at the deadline, but the
+server finishes what it started: the slot stays busy, and an LLM's tokens are billed —
+which is how timeouts and retries waste capacity and money in real systems.
+
+How calls fail:
+- ``error`` (a 5xx) comes back after the time to first byte;
+- ``timeout`` (a hang) holds the connection until the caller's deadline;
+- ``malformed`` takes the full latency, is billed, and is unusable;
+- ``rate_limited`` (a 429) comes back at once with a Retry-After;
+- ``overloaded`` (a 503) when the queue is full; ``unavailable`` during an outage.
 """
 
 from __future__ import annotations
@@ -14,18 +21,24 @@ from typing import Any
 
 import simpy
 
+from faults.specs import CutMode, ErrorMode
 from harness.outcomes import ErrorKind
+from harness.policies.ratelimit import RateLimiter
 from harness.scenario.system import Endpoint, Tool
+from harness.sim.effects import Effects
 from harness.sim.station import GRANTED, Station, Waiter
 from harness.sim.world import Req, World
 
-__all__ = ["SimEndpoint", "SimTool", "acquire", "hold"]
+__all__ = ["SimEndpoint", "SimTool", "acquire", "hang", "hold"]
 
 Gen = Generator[simpy.Event, Any, Any]
 
 TIMEOUT = ErrorKind.TIMEOUT.value
 OVERLOADED = ErrorKind.OVERLOADED.value
 ERROR = ErrorKind.ERROR.value
+MALFORMED = ErrorKind.MALFORMED.value
+RATE_LIMITED = ErrorKind.RATE_LIMITED.value
+UNAVAILABLE = ErrorKind.UNAVAILABLE.value
 
 
 def acquire(env: simpy.Environment, station: Station, prio: int, deadline: float) -> Gen:
@@ -79,14 +92,66 @@ def hold(env: simpy.Environment, station: Station | None, duration: float, deadl
     return None
 
 
-class SimEndpoint:
+def hang(env: simpy.Environment, station: Station | None, deadline: float) -> Gen:
+    """A call that never answers: it holds its slot until the caller gives up at
+    ``deadline`` (forever without one: the request ends as dropped)."""
+    try:
+        yield env.timeout(deadline - env.now) if deadline < math.inf else env.event()
+    finally:
+        if station is not None:
+            station.release()
+    return TIMEOUT
+
+
+class _Server:
+    """What endpoints and tools share: a station, fault effects, an error rate, a cost."""
+
+    kind = "server"
+
+    def __init__(self, world: World, name: str, concurrency: int | None,
+                 queue_limit: int | None, error_rate: float) -> None:
+        self.world, self.name = world, name
+        self.env = world.env
+        self.station = Station(world.env, concurrency or math.inf, queue_limit)
+        self.error_rate = error_rate
+        self.effects: Effects | None = None
+        self._rng = world.rng(f"{self.kind}/{name}/errors")
+        self.cost = 0.0
+
+    def set_capacity_share(self, share: float) -> None:
+        """Keep ``share`` of the nominal slots (a partial outage); 1.0 restores them."""
+        nominal = self.nominal_capacity()
+        if math.isfinite(nominal):
+            self.station.set_capacity(max(0, math.floor(nominal * share + 1e-9)))
+
+    def nominal_capacity(self) -> float:
+        raise NotImplementedError
+
+    def _refused(self, req: Req, deadline: float) -> Gen:
+        """Outage behaviour: None if the call may proceed, else its error."""
+        fx = self.effects
+        if fx is None or fx.outage is None:
+            return None
+        if fx.outage is CutMode.FAIL_FAST:
+            return UNAVAILABLE
+        return (yield from hang(self.env, None, deadline))
+
+    def _failure(self) -> ErrorMode | None:
+        how = ErrorMode.ERROR if self.error_rate and self._rng.random() < self.error_rate \
+            else None
+        if how is None and self.effects is not None:
+            how = self.effects.error(self._rng)
+        return how
+
+
+class SimEndpoint(_Server):
     """An LLM endpoint: latency = ttft + per_token × (output − 1), or a whole latency."""
 
+    kind = "endpoint"
+
     def __init__(self, world: World, name: str, spec: Endpoint) -> None:
-        self.world, self.name, self.spec = world, name, spec
-        env = world.env
-        self.env = env
-        self.station = Station(env, spec.concurrency or math.inf, spec.queue_limit)
+        super().__init__(world, name, spec.concurrency, spec.queue_limit, spec.error_rate)
+        self.spec = spec
         first = spec.ttft if spec.ttft is not None else spec.latency
         assert first is not None
         self._first = world.sampler(first, f"endpoint/{name}/latency").draw
@@ -94,62 +159,146 @@ class SimEndpoint:
         self._whole = spec.latency is not None
         self.price_in = spec.price.input_per_token
         self.price_out = spec.price.output_per_token
-        self.error_rate = spec.error_rate
-        self._rng = world.rng(f"endpoint/{name}/errors")
-        self.cost = 0.0
+        limits = spec.rate_limit
+        self._limits = (limits.rpm, limits.tpm) if limits else (None, None)
+        self.limiter = RateLimiter(*self._limits) if limits else None
+        self.fixed_retry_after = limits.retry_after if limits else None
 
-    def latency(self, tokens_out: int) -> float:
+    def nominal_capacity(self) -> float:
+        return self.spec.concurrency or math.inf
+
+    def lower_limits(self, limits: tuple[float | None, float | None] | None) -> None:
+        """Apply a rate-limit fault's lowered limits (None restores the endpoint's own)."""
+        rpm, tpm = limits if limits is not None else self._limits
+        if limits is not None:
+            own_rpm, own_tpm = self._limits
+            rpm = rpm if own_rpm is None or rpm is None else min(rpm, own_rpm)
+            tpm = tpm if own_tpm is None or tpm is None else min(tpm, own_tpm)
+        self.limiter = RateLimiter(rpm, tpm, self.env.now) if rpm or tpm else None
+
+    def latency(self, tokens_out: int) -> tuple[float, float]:
+        """(time to first token, whole latency)."""
+        first = self._first()
         if self._whole:
-            return self._first()
-        return self._first() + self._per_token() * max(tokens_out - 1, 0)
+            return first, first
+        return first, first + self._per_token() * max(tokens_out - 1, 0)
 
     def call(self, req: Req, tin: int, tout: int, deadline: float, attempt: int,
              fallback: bool) -> Gen:
         """One LLM call attempt; returns None or an error kind."""
         env, world = self.env, self.world
         start = env.now
-        err = yield from acquire(env, self.station, req.prio, deadline)
-        queue_s = env.now - start
+        err = yield from self._refused(req, deadline)
+        if err is None:
+            err = self._throttled(req, tin + tout)
         if err is not None:
-            world.span(req.id, "llm", self.name, -1, attempt, start, queue_s, err, fallback)
+            world.span(req.id, "llm", self.name, -1, attempt, start, 0.0, err, fallback)
             return err
-        err = yield from hold(env, self.station, self.latency(tout), deadline, req)
-        if err is None and self.error_rate and self._rng.random() < self.error_rate:
-            err = ERROR
-        cost = tin * self.price_in + tout * self.price_out
-        self.cost += cost
-        req.cost += cost
-        req.tin += tin
-        req.tout += tout
-        world.span(req.id, "llm", self.name, -1, attempt, start, queue_s, err, fallback, tin,
-                   tout, cost)
+        station = self.station
+        if station.try_take():
+            queue_s = 0.0
+        else:
+            err = yield from acquire(env, station, req.prio, deadline)
+            queue_s = env.now - start
+            if err is not None:
+                world.span(req.id, "llm", self.name, -1, attempt, start, queue_s, err, fallback)
+                return err
+        first, whole = self.latency(tout)
+        fx = self.effects
+        if fx is not None:
+            first, whole = fx.latency(first, self._rng), fx.latency(whole, self._rng)
+        how = self._failure()
+        billed = True
+        if how is ErrorMode.ERROR:
+            err = yield from hold(env, self.station, first, deadline, req)
+            err, billed = err or ERROR, False
+        elif how is ErrorMode.TIMEOUT:
+            err = yield from hang(env, self.station, deadline)
+            billed = False
+        elif env.now + whole <= deadline:  # the common case: no generator, one event
+            try:
+                yield env.timeout(whole)
+            finally:
+                station.release()
+            err = MALFORMED if how is ErrorMode.MALFORMED else None
+        else:
+            err = yield from hold(env, station, whole, deadline, req)
+            if how is ErrorMode.MALFORMED and err is None:
+                err = MALFORMED
+        cost = tin * self.price_in + tout * self.price_out if billed else 0.0
+        if billed:
+            self.cost += cost
+            req.cost += cost
+            req.tin += tin
+            req.tout += tout
+        world.span(req.id, "llm", self.name, -1, attempt, start, queue_s, err, fallback,
+                   tin if billed else 0, tout if billed else 0, cost)
         return err
 
+    def _throttled(self, req: Req, tokens: int) -> str | None:
+        fx = self.effects
+        if fx is not None and fx.storms:
+            retry_after = fx.storm(self._rng)
+            if retry_after is not None:
+                req.retry_after = retry_after
+                return RATE_LIMITED
+        if self.limiter is not None:
+            wait = self.limiter.try_acquire(self.env.now, tokens)
+            if wait > 0:
+                if math.isinf(wait):
+                    return ERROR  # larger than the token limit: a 400 no retry can fix
+                fixed = self.fixed_retry_after
+                req.retry_after = wait if fixed is None else fixed
+                return RATE_LIMITED
+        return None
 
-class SimTool:
+
+class SimTool(_Server):
     """A tool (search, database, payment gateway): a latency and a price per call."""
 
+    kind = "tool"
+
     def __init__(self, world: World, name: str, spec: Tool) -> None:
-        self.world, self.name, self.spec = world, name, spec
-        self.env = world.env
-        self.station = Station(world.env, spec.concurrency or math.inf, spec.queue_limit)
+        super().__init__(world, name, spec.concurrency, spec.queue_limit, spec.error_rate)
+        self.spec = spec
         self._latency = world.sampler(spec.latency, f"tool/{name}/latency").draw
-        self.error_rate = spec.error_rate
         self.price = spec.price_per_call
-        self._rng = world.rng(f"tool/{name}/errors")
-        self.cost = 0.0
+
+    def nominal_capacity(self) -> float:
+        return self.spec.concurrency or math.inf
 
     def call(self, req: Req, deadline: float, attempt: int) -> Gen:
         env, world = self.env, self.world
         start = env.now
-        err = yield from acquire(env, self.station, req.prio, deadline)
-        queue_s = env.now - start
+        err = yield from self._refused(req, deadline)
+        fx = self.effects
+        if err is None and fx is not None and fx.storms:
+            retry_after = fx.storm(self._rng)
+            if retry_after is not None:
+                req.retry_after, err = retry_after, RATE_LIMITED
+        if err is not None:
+            world.span(req.id, "tool", self.name, -1, attempt, start, 0.0, err, False)
+            return err
+        if self.station.try_take():
+            err, queue_s = None, 0.0
+        else:
+            err = yield from acquire(env, self.station, req.prio, deadline)
+            queue_s = env.now - start
+        cost = 0.0
         if err is None:
-            err = yield from hold(env, self.station, self._latency(), deadline, req)
-            if err is None and self.error_rate and self._rng.random() < self.error_rate:
-                err = ERROR
-            self.cost += self.price
-            req.cost += self.price
+            latency = self._latency()
+            if fx is not None:
+                latency = fx.latency(latency, self._rng)
+            how = self._failure()
+            if how is ErrorMode.TIMEOUT:
+                err = yield from hang(env, self.station, deadline)
+            else:
+                err = yield from hold(env, self.station, latency, deadline, req)
+                if err is None and how is not None:
+                    err = ERROR if how is ErrorMode.ERROR else MALFORMED
+            cost = self.price
+            self.cost += cost
+            req.cost += cost
         world.span(req.id, "tool", self.name, -1, attempt, start, queue_s, err, False, 0, 0,
-                   self.price if err != OVERLOADED else 0.0)
+                   cost)
         return err

@@ -10,15 +10,20 @@ import math
 import random
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import simpy
 
+from faults.specs import CutMode
 from harness.dists import BlockSampler, DistSpec
+from harness.policies.breaker import BreakerState, CircuitBreaker
 from harness.records.writer import RunWriter
 from harness.rng import stream
+from harness.scenario.system import CircuitBreaker as BreakerSpec
 
 if TYPE_CHECKING:
     from harness.scenario.model import Scenario
     from harness.sim.agents import SimAgent
+    from harness.sim.effects import Effects
     from harness.sim.servers import SimEndpoint, SimTool
 
 __all__ = ["INF", "Req", "World"]
@@ -30,8 +35,8 @@ class Req:
     """One request in flight: its identity and what it has used so far."""
 
     __slots__ = (
-        "attempts", "busy_until", "cost", "deadline", "fallback", "id", "prio", "steps", "t0",
-        "tin", "tout", "wf",
+        "attempts", "busy_until", "cost", "deadline", "fallback", "id", "prio", "retry_after",
+        "steps", "t0", "tin", "tout", "wf",
     )
 
     def __init__(self, rid: int, wf: int, prio: int, t0: float, deadline: float) -> None:
@@ -47,6 +52,7 @@ class Req:
         self.tout = 0
         self.cost = 0.0
         self.busy_until = 0.0  #: when abandoned work started for this request ends
+        self.retry_after = 0.0  #: the Retry-After of the last 429 this request received
 
 
 class World:
@@ -60,12 +66,42 @@ class World:
         self.endpoints: dict[str, SimEndpoint] = {}
         self.tools: dict[str, SimTool] = {}
         self.agents: dict[str, SimAgent] = {}
+        #: Active network partitions: {side, side} → (mode, probability), sides as targets.
+        self.partitions: dict[frozenset[str], tuple[CutMode, float]] = {}
+        self.breakers: dict[str, CircuitBreaker] = {}
+        #: Per-workflow (by schedule index) effects of faults targeting a workflow.
+        self.workflow_effects: dict[int, Effects] = {}
+        self._cut_rng = self.rng("faults/partition")
+
+    def breaker(self, name: str, spec: BreakerSpec) -> CircuitBreaker:
+        """A breaker that logs its transitions as ``breaker`` events; kept by ``name``
+        (``orders`` for the orchestrator's calls to an agent, ``orders→large`` for an
+        agent's calls to an endpoint) for the timeseries."""
+
+        def listen(now: float, old: BreakerState, new: BreakerState) -> None:
+            self.writer.event(now, "breaker", component=name,
+                              **{"from": old.value, "to": new.value})
+
+        made = self.breakers[name] = CircuitBreaker(spec, listen)
+        return made
+
+    def cut(self, a: str, b: str) -> CutMode | None:
+        """How a call from ``a`` to ``b`` fails because of a partition, if it does."""
+        rule = self.partitions.get(frozenset((a, b)))
+        if rule is None:
+            return None
+        mode, p = rule
+        return mode if p >= 1.0 or self._cut_rng.random() < p else None
 
     # --- randomness --------------------------------------------------------------------
 
     def sampler(self, dist: DistSpec, name: str) -> BlockSampler:
         """A block sampler on the stream ``name``."""
         return BlockSampler(dist, stream(self.seed, name))
+
+    def np_rng(self, name: str) -> np.random.Generator:
+        """A numpy generator on the stream ``name``."""
+        return stream(self.seed, name)
 
     def rng(self, name: str) -> random.Random:
         """A scalar RNG for policies, seeded from the stream ``name``."""
@@ -80,5 +116,5 @@ class World:
             self._span((rid, kind, component, replica, attempt, start, self.env.now, queue_s,
                         error, fallback, tin, tout, cost))
 
-    def event(self, kind: str, **fields: Any) -> None:
-        self.writer.event(self.env.now, kind, **fields)
+    def event(self, type_: str, /, **fields: Any) -> None:
+        self.writer.event(self.env.now, type_, **fields)

@@ -1,0 +1,90 @@
+"""What the active faults do to one component's calls.
+
+A component (agent, endpoint, tool, workflow) holds an :class:`Effects` while any fault
+targets it, and ``None`` otherwise, so a healthy system pays one attribute check per
+call. Overlapping faults compose: latencies add, factors multiply, error and 429
+probabilities apply one after another, the lowest lowered limit wins.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from faults.specs import (
+    BrownoutFault,
+    CutMode,
+    ErrorFault,
+    ErrorMode,
+    FaultSpecBase,
+    LatencyFault,
+    OutageFault,
+    RateLimitFault,
+)
+
+__all__ = ["Effects", "effects_of"]
+
+
+class Effects:
+    __slots__ = ("add", "errors", "factor", "limits", "outage", "storms")
+
+    def __init__(self) -> None:
+        self.add: list[tuple[float, float, float, float]] = []  # (p, add, jitter, multiply)
+        self.factor = 1.0  #: brownout: everything takes this many times longer
+        self.errors: list[tuple[float, ErrorMode]] = []  # (p, how)
+        self.storms: list[tuple[float, float]] = []  # (p, retry_after)
+        self.limits: tuple[float | None, float | None] | None = None  # lowered (rpm, tpm)
+        self.outage: CutMode | None = None
+
+    def latency(self, base: float, rng: random.Random) -> float:
+        """``base`` with brownout, multiplied and added latency applied."""
+        out = base * self.factor
+        for p, add, jitter, mult in self.add:
+            if p >= 1.0 or rng.random() < p:
+                out = out * mult + add + (rng.uniform(-jitter, jitter) if jitter else 0.0)
+        return max(out, 0.0)
+
+    def error(self, rng: random.Random) -> ErrorMode | None:
+        for p, how in self.errors:
+            if p >= 1.0 or rng.random() < p:
+                return how
+        return None
+
+    def storm(self, rng: random.Random) -> float | None:
+        """A 429's Retry-After if this call is caught in a rate-limit storm."""
+        for p, retry_after in self.storms:
+            if p >= 1.0 or rng.random() < p:
+                return retry_after
+        return None
+
+
+def _lower(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    return a if b is None else min(a, b)
+
+
+def effects_of(faults: Sequence[FaultSpecBase]) -> Effects | None:
+    """The combined per-call effects of ``faults`` (None when they have none)."""
+    fx = Effects()
+    touched = False
+    for f in faults:
+        if isinstance(f, LatencyFault):
+            fx.add.append((f.probability, f.add, f.jitter, f.multiply))
+        elif isinstance(f, BrownoutFault):
+            fx.factor *= f.factor
+        elif isinstance(f, ErrorFault):
+            fx.errors.append((f.probability, f.as_))
+        elif isinstance(f, RateLimitFault):
+            if f.probability is not None:
+                fx.storms.append((f.probability, f.retry_after))
+            if f.rpm is not None or f.tpm is not None:
+                rpm, tpm = fx.limits or (None, None)
+                fx.limits = (_lower(rpm, f.rpm), _lower(tpm, f.tpm))
+        elif isinstance(f, OutageFault):
+            fx.outage = CutMode.HANG if f.mode is CutMode.HANG or fx.outage is CutMode.HANG \
+                else CutMode.FAIL_FAST
+        else:
+            continue  # capacity faults act on replicas and slots, not on each call
+        touched = True
+    return fx if touched else None

@@ -1,0 +1,225 @@
+"""Timeouts, deadlines, fallbacks, priorities, joins, checkpoints, load shedding."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness.sim.simkit import requests, scenario, simulate_to, spans
+
+
+def test_a_timed_out_call_keeps_its_server_busy_until_the_work_ends() -> None:
+    s = scenario("""
+        name: waste
+        duration: 1s
+        system:
+          endpoints: {slow: {latency: 10s, concurrency: 1}}
+          agents: {a: {replicas: 2, concurrency: 1, llm: {endpoint: slow, timeout: 2s}}}
+          workflows: {only: {steps: [a]}}
+        demand: {curve: {constant: 2}, arrivals: deterministic}
+        sla: {objective: 5s}
+    """)
+    sp = spans(simulate_to(s))
+    llm = sp[sp["kind"] == "llm"].sort_values("request_id")
+    first, second = llm.iloc[0], llm.iloc[1]
+    assert first["error_kind"] == "timeout"
+    assert first["end_s"] - first["start_s"] == pytest.approx(2.0)
+    # The server is still generating the first answer: the second call waits its whole
+    # 2 s in the queue and never gets the slot.
+    assert second["error_kind"] == "timeout"
+    assert second["queue_s"] == pytest.approx(2.0)
+
+
+def test_a_workflow_deadline_ends_the_request_as_a_timeout() -> None:
+    s = scenario("""
+        name: deadline
+        duration: 10s
+        system:
+          agents: {a: {replicas: 4, service_time: 3s}, b: {replicas: 4, service_time: 3s}}
+          workflows: {only: {steps: [a, b], deadline: 4s}}
+        demand: {curve: {constant: 1}, arrivals: deterministic}
+        sla: {objective: 5s}
+    """)
+    req = requests(simulate_to(s))
+    assert set(req["outcome"]) == {"timeout"}
+    assert set(req["error_kind"]) == {"deadline"}
+    assert req["latency_s"].to_numpy() == pytest.approx(4.0)
+
+
+def test_fallback_agents_serve_when_the_primary_fails() -> None:
+    s = scenario("""
+        name: fallback
+        duration: 1m
+        system:
+          agents:
+            main: {replicas: 2, service_time: 100ms, fallback: lite}
+            lite: {replicas: 2, service_time: 50ms}
+          workflows: {only: {steps: [main]}}
+        demand: {curve: {constant: 2}, arrivals: deterministic}
+        faults: [{kind: outage, target: agent.main, at: 20s, duration: 20s}]
+        sla: {objective: 5s}
+    """)
+    req = requests(simulate_to(s))
+    during = req[(req["intended_s"] >= 20) & (req["intended_s"] < 40)]
+    assert (during["outcome"] == "ok").all()
+    assert during["fallback"].all()
+    assert not req[req["intended_s"] < 20]["fallback"].any()
+
+
+def test_endpoint_fallbacks_take_over_from_a_failing_model() -> None:
+    s = scenario("""
+        name: llm-fallback
+        duration: 1m
+        system:
+          endpoints: {big: {latency: 1s}, small: {latency: 200ms}}
+          agents:
+            a: {replicas: 4, concurrency: 4,
+                llm: {endpoint: big, fallback: small, retry: {attempts: 2, base: 10ms}}}
+          workflows: {only: {steps: [a]}}
+        demand: {curve: {constant: 2}, arrivals: deterministic}
+        faults: [{kind: error, target: endpoint.big, at: 0s}]
+        sla: {objective: 5s}
+    """)
+    out = simulate_to(s)
+    sp = spans(out)
+    llm = sp[sp["kind"] == "llm"]
+    assert (llm[llm["component"] == "big"]["error_kind"] == "error").all()
+    assert llm[llm["component"] == "small"]["error_kind"].isna().all()
+    assert llm[llm["component"] == "small"]["fallback"].all()
+    assert (requests(out)["outcome"] == "ok").all()
+
+
+def test_low_priority_requests_are_routed_to_the_compact_model() -> None:
+    s = scenario("""
+        name: priority
+        duration: 1m
+        system:
+          endpoints: {big: {latency: 1s}, small: {latency: 200ms}}
+          agents:
+            a: {replicas: 4, concurrency: 4, llm: {endpoint: big},
+                low_priority: {endpoint: small}}
+          workflows:
+            vip: {weight: 1, priority: high, steps: [a]}
+            batch: {weight: 1, priority: low, steps: [a]}
+        demand: {curve: {constant: 4}}
+        sla: {objective: 5s}
+    """)
+    out = simulate_to(s)
+    sp = spans(out)
+    req = requests(out).set_index("id")
+    llm = sp[sp["kind"] == "llm"].copy()
+    llm["workflow"] = req.loc[llm["request_id"], "workflow"].to_numpy()
+    routed = llm.groupby("workflow", observed=True)["component"].agg(set)
+    assert routed["vip"] == {"big"}
+    assert routed["batch"] == {"small"}
+
+
+def test_high_priority_calls_jump_the_queue() -> None:
+    s = scenario("""
+        name: queueing
+        seed: 1
+        duration: 10m
+        system:
+          agents: {a: {replicas: 1, concurrency: 2, service_time: {dist: exponential, mean: 1s}}}
+          workflows:
+            vip: {weight: 1, priority: high, steps: [a]}
+            batch: {weight: 1, priority: low, steps: [a]}
+        demand: {curve: {constant: 1.8}}
+        sla: {objective: 5s}
+        records: {drain: 1h}
+    """)
+    req = requests(simulate_to(s))
+    wait = req.groupby("workflow", observed=True)["latency_s"].mean()
+    assert wait["vip"] < wait["batch"] / 3
+
+
+@pytest.mark.parametrize(("join", "latency"), [("all", 3.0), ("any", 1.0),
+                                               ("{quorum: 2}", 2.0)])
+def test_parallel_joins_wait_for_all_any_or_a_quorum(join: str, latency: float) -> None:
+    s = scenario(f"""
+        name: join
+        duration: 5s
+        system:
+          agents:
+            one: {{replicas: 4, service_time: 1s}}
+            two: {{replicas: 4, service_time: 2s}}
+            three: {{replicas: 4, service_time: 3s}}
+          workflows: {{only: {{steps: [{{parallel: [one, two, three], join: {join}}}]}}}}
+        demand: {{curve: {{constant: 1}}, arrivals: deterministic}}
+        sla: {{objective: 5s}}
+    """)
+    req = requests(simulate_to(s))
+    assert req["latency_s"].to_numpy() == pytest.approx(latency)
+
+
+def test_optional_steps_may_fail_without_failing_the_workflow() -> None:
+    s = scenario("""
+        name: optional
+        duration: 10s
+        system:
+          agents: {a: {replicas: 2, service_time: 100ms}, extra: {replicas: 2}}
+          workflows: {only: {steps: [a, {agent: extra, optional: true}]}}
+        demand: {curve: {constant: 1}, arrivals: deterministic}
+        faults: [{kind: outage, target: agent.extra, at: 0s}]
+        sla: {objective: 5s}
+    """)
+    req = requests(simulate_to(s))
+    assert (req["outcome"] == "ok").all()
+
+
+@pytest.mark.parametrize(("checkpoint", "first_step_calls"), [("true", 1), ("false", 2)])
+def test_a_retried_workflow_resumes_after_its_last_completed_step(checkpoint: str,
+                                                                 first_step_calls: int) -> None:
+    s = scenario(f"""
+        name: checkpoint
+        duration: 5s
+        system:
+          agents: {{prepare: {{replicas: 4, service_time: 1s}},
+                    commit: {{replicas: 4, service_time: 100ms}}}}
+          workflows:
+            only: {{steps: [prepare, commit], checkpoint: {checkpoint},
+                    retry: {{attempts: 2, base: 10s, jitter: none}}}}
+        demand: {{curve: {{constant: 1}}, arrivals: deterministic}}
+        faults: [{{kind: outage, target: agent.commit, at: 0s, duration: 8s}}]
+        sla: {{objective: 1m}}
+    """)
+    out = simulate_to(s)
+    sp = spans(out)
+    per_request = sp[sp["component"] == "prepare"].groupby("request_id").size()
+    assert (per_request == first_step_calls).all()
+    assert (requests(out)["outcome"] == "ok").all()
+
+
+def test_a_full_queue_sheds_load_as_rejected() -> None:
+    s = scenario("""
+        name: shed
+        duration: 1m
+        system:
+          agents: {a: {replicas: 1, concurrency: 1, queue_limit: 2, service_time: 1s}}
+          workflows: {only: {steps: [a]}}
+        demand: {curve: {constant: 3}, arrivals: deterministic}
+        sla: {objective: 5s}
+    """)
+    req = requests(simulate_to(s))
+    assert set(req.loc[req["outcome"] != "ok", "error_kind"]) == {"overloaded"}
+    assert (req["outcome"] == "rejected").mean() == pytest.approx(2 / 3, abs=0.03)
+
+
+def test_orchestrator_retries_with_backoff_then_succeed() -> None:
+    s = scenario("""
+        name: retry
+        duration: 30s
+        system:
+          agents: {a: {replicas: 4, service_time: 100ms,
+                       retry: {attempts: 4, backoff: exponential, base: 1s, jitter: none}}}
+          workflows: {only: {steps: [a]}}
+        demand: {curve: {constant: 1}, arrivals: deterministic}
+        faults: [{kind: error, target: agent.a, at: 0s, duration: 20s}]
+        sla: {objective: 1m}
+    """)
+    out = simulate_to(s)
+    sp = spans(out)
+    first = sp[sp["request_id"] == 19].sort_values("attempt")  # arrives at 19 s
+    assert first["attempt"].tolist() == [1, 2]
+    gaps = sp[sp["request_id"] == 0].sort_values("attempt")["start_s"].diff().dropna()
+    # 0.1 s of work, then 1, 2, 4 s of backoff between attempts.
+    assert gaps.tolist() == pytest.approx([1.1, 2.1, 4.1])
