@@ -9,7 +9,7 @@ the fallbacks are tried in order, skipping any that is cooling down.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 import simpy
@@ -22,7 +22,7 @@ from harness.scenario.system import LlmCall, ToolCall
 from harness.sim.servers import SimEndpoint, SimTool, hang
 from harness.sim.world import Req, World
 
-__all__ = ["LlmClient", "ToolClient", "retrying"]
+__all__ = ["LlmClient", "ToolClient", "attempts", "cut_call", "retrying"]
 
 Gen = Generator[simpy.Event, Any, Any]
 
@@ -40,6 +40,59 @@ def retrying(world: World, req: Req, retry: RetryPolicy | None, attempt: int, er
         return None
     delay = retry.delay(attempt, rng, req.retry_after if err == RATE_LIMITED else None)
     return None if now + delay >= deadline else delay
+
+
+def attempts(world: World, req: Req, *, kind: str, component: str, fallback: bool,
+             retry: RetryPolicy | None, rng: Any, breaker: CircuitBreaker | None,
+             deadline: float, timeout: float,
+             attempt: Callable[[int, float], Gen]) -> Gen:
+    """A generator calling ``attempt(number, limit)`` until it succeeds or the retry
+    policy gives up; it returns None or the last error.
+
+    Each attempt's ``limit`` is its timeout, capped by ``deadline``; a breaker that
+    refuses an attempt fails it with ``circuit_open`` at once (a span of ``kind`` on
+    ``component``). Without a retry policy or a breaker this is just the one attempt:
+    no loop, no extra generator.
+    """
+    if retry is None and breaker is None:
+        return attempt(1, min(deadline, world.env.now + timeout))
+    return _attempt_loop(world, req, kind, component, fallback, retry, rng, breaker,
+                         deadline, timeout, attempt)
+
+
+def _attempt_loop(world: World, req: Req, kind: str, component: str, fallback: bool,
+                  retry: RetryPolicy | None, rng: Any, breaker: CircuitBreaker | None,
+                  deadline: float, timeout: float,
+                  attempt: Callable[[int, float], Gen]) -> Gen:
+    env = world.env
+    number = 1
+    while True:
+        start = env.now
+        token = breaker.allow(start) if breaker is not None else 0
+        if token is None:
+            world.span(req.id, kind, component, -1, number, start, 0.0, CIRCUIT_OPEN, fallback)
+            err: str | None = CIRCUIT_OPEN
+        else:
+            err = yield from attempt(number, min(deadline, start + timeout))
+            if breaker is not None:
+                breaker.record(env.now, token, err is None, env.now - start)
+        if err is None:
+            return None
+        delay = retrying(world, req, retry, number, err, deadline, rng)
+        if delay is None:
+            return err
+        if delay > 0:
+            yield env.timeout(delay)
+        number += 1
+
+
+def cut_call(world: World, req: Req, mode: CutMode, *, kind: str, component: str,
+             number: int, limit: float, fallback: bool) -> Gen:
+    """A call across a partition: refused at once, or hanging until ``limit``."""
+    start = world.env.now
+    err = PARTITION if mode is CutMode.FAIL_FAST else (yield from hang(world.env, None, limit))
+    world.span(req.id, kind, component, -1, number, start, 0.0, err, fallback)
+    return err
 
 
 class LlmClient:
@@ -87,36 +140,20 @@ class LlmClient:
 
     def _attempts(self, req: Req, ep: SimEndpoint, tin: int, tout: int, deadline: float,
                   fallback: bool) -> Gen:
-        env, world = self.env, self.world
-        breaker = self.breakers.get(ep.name)
+        world = self.world
         target = f"endpoint.{ep.name}"
-        attempt = 1
-        while True:
-            start = env.now
-            limit = min(deadline, start + self.timeout)
-            token = breaker.allow(start) if breaker is not None else 0
-            if token is None:
-                world.span(req.id, "llm", ep.name, -1, attempt, start, 0.0, CIRCUIT_OPEN,
-                           fallback)
-                err: str | None = CIRCUIT_OPEN
-            else:
-                cut = world.cut(self._source, target) if world.partitions else None
-                if cut is not None:
-                    err = PARTITION if cut is CutMode.FAIL_FAST else \
-                        (yield from hang(env, None, limit))
-                    world.span(req.id, "llm", ep.name, -1, attempt, start, 0.0, err, fallback)
-                else:
-                    err = yield from ep.call(req, tin, tout, limit, attempt, fallback)
-                if breaker is not None:
-                    breaker.record(env.now, token, err is None, env.now - start)
-            if err is None:
-                return None
-            delay = retrying(world, req, self.retry, attempt, err, deadline, self._rng)
-            if delay is None:
-                return err
-            if delay > 0:
-                yield env.timeout(delay)
-            attempt += 1
+
+        def attempt(number: int, limit: float) -> Gen:
+            cut = world.cut(self._source, target) if world.partitions else None
+            if cut is not None:
+                return cut_call(world, req, cut, kind="llm", component=ep.name, number=number,
+                                limit=limit, fallback=fallback)
+            return ep.call(req, tin, tout, limit, number, fallback)
+
+        return attempts(
+            world, req, kind="llm", component=ep.name, fallback=fallback, retry=self.retry,
+            rng=self._rng, breaker=self.breakers.get(ep.name), deadline=deadline,
+            timeout=self.timeout, attempt=attempt)
 
 
 class ToolClient:
@@ -133,22 +170,16 @@ class ToolClient:
         self._source, self._target = f"agent.{agent}", f"tool.{spec.tool}"
 
     def call(self, req: Req, deadline: float) -> Gen:
-        env, world = self.env, self.world
-        attempt = 1
-        while True:
-            start = env.now
-            limit = min(deadline, start + self.timeout)
+        world, tool = self.world, self.tool
+
+        def attempt(number: int, limit: float) -> Gen:
             cut = world.cut(self._source, self._target) if world.partitions else None
             if cut is not None:
-                err = PARTITION if cut is CutMode.FAIL_FAST else (yield from hang(env, None, limit))
-                world.span(req.id, "tool", self.tool.name, -1, attempt, start, 0.0, err, False)
-            else:
-                err = yield from self.tool.call(req, limit, attempt)
-            if err is None:
-                return None
-            delay = retrying(world, req, self.retry, attempt, err, deadline, self._rng)
-            if delay is None:
-                return err
-            if delay > 0:
-                yield env.timeout(delay)
-            attempt += 1
+                return cut_call(world, req, cut, kind="tool", component=tool.name,
+                                number=number, limit=limit, fallback=False)
+            return tool.call(req, limit, number)
+
+        return attempts(
+            world, req, kind="tool", component=tool.name, fallback=False, retry=self.retry,
+            rng=self._rng, breaker=None, deadline=deadline, timeout=self.timeout,
+            attempt=attempt)

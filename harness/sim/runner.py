@@ -15,7 +15,7 @@ from typing import Any
 
 import simpy
 
-from faults.specs import CutMode, ErrorMode
+from faults.specs import ErrorMode
 from harness.demand.arrivals import PRIORITIES, Priority
 from harness.outcomes import ErrorKind
 from harness.policies.breaker import BreakerState, CircuitBreaker
@@ -23,7 +23,7 @@ from harness.policies.fallback import FallbackChain
 from harness.policies.retry import RetryPolicy
 from harness.scenario.system import AgentStep, DelegateStep, ParallelStep, Step
 from harness.sim.agents import SimAgent
-from harness.sim.clients import retrying
+from harness.sim.clients import attempts, cut_call, retrying
 from harness.sim.servers import SimEndpoint, hang
 from harness.sim.world import Req, World
 
@@ -32,8 +32,6 @@ __all__ = ["Runner"]
 Gen = Generator[simpy.Event, Any, Any]
 
 DEADLINE = ErrorKind.DEADLINE.value
-CIRCUIT_OPEN = ErrorKind.CIRCUIT_OPEN.value
-PARTITION = ErrorKind.PARTITION.value
 ERROR = ErrorKind.ERROR.value
 MALFORMED = ErrorKind.MALFORMED.value
 LOW = PRIORITIES.index(Priority.LOW)
@@ -168,49 +166,32 @@ class Runner:
 
     def _attempts(self, req: Req, caller: _AgentCaller, fallback: bool,
                   endpoint: SimEndpoint | None) -> Gen:
-        env, world = self.env, self.world
-        agent, breaker = caller.agent, caller.breaker
-        attempt = 1
-        while True:
-            req.attempts += 1
-            start = env.now
-            deadline = min(req.deadline, start + agent.timeout)
-            token = breaker.allow(start) if breaker is not None else 0
-            if token is None:
-                world.span(req.id, "agent", agent.name, -1, attempt, start, 0.0, CIRCUIT_OPEN,
-                           fallback)
-                err: str | None = CIRCUIT_OPEN
-            else:
-                err = None
-                if world.partitions or world.workflow_effects:
-                    err = yield from self._faulted(req, caller, deadline, attempt, fallback)
-                if err is None:
-                    err = yield from agent.serve(req, deadline, attempt, fallback, endpoint)
-                if breaker is not None:
-                    breaker.record(env.now, token, err is None, env.now - start)
-            if err is None:
-                return None
-            delay = retrying(world, req, caller.retry, attempt, err, req.deadline, caller.rng)
-            if delay is None:
-                return err
-            if delay > 0:
-                yield env.timeout(delay)
-            attempt += 1
+        world, agent = self.world, caller.agent
 
-    def _faulted(self, req: Req, caller: _AgentCaller, deadline: float, attempt: int,
-                 fallback: bool) -> Gen:
-        """Partitions and workflow-targeted faults on this call; None if it goes ahead."""
+        def attempt(number: int, limit: float) -> Gen:
+            req.attempts += 1
+            if world.partitions or world.workflow_effects:
+                return self._faulted(req, caller, limit, number, fallback, endpoint)
+            return agent.serve(req, limit, number, fallback, endpoint)
+
+        return attempts(  # the generator itself: no extra layer per resumption
+            world, req, kind="agent", component=agent.name, fallback=fallback,
+            retry=caller.retry, rng=caller.rng, breaker=caller.breaker,
+            deadline=req.deadline, timeout=agent.timeout, attempt=attempt)
+
+    def _faulted(self, req: Req, caller: _AgentCaller, deadline: float, number: int,
+                 fallback: bool, endpoint: SimEndpoint | None) -> Gen:
+        """An attempt while partitions or workflow-targeted faults are active."""
         world, env = self.world, self.env
-        start = env.now
-        err: str | None = None
-        if world.partitions:
-            cut = world.cut("orchestrator", caller.target)
-            if cut is CutMode.FAIL_FAST:
-                err = PARTITION
-            elif cut is CutMode.HANG:
-                err = yield from hang(env, None, deadline)
+        name = caller.agent.name
+        cut = world.cut("orchestrator", caller.target) if world.partitions else None
+        if cut is not None:
+            return (yield from cut_call(world, req, cut, kind="agent", component=name,
+                                        number=number, limit=deadline, fallback=fallback))
         fx = world.workflow_effects.get(req.wf) if world.workflow_effects else None
-        if err is None and fx is not None:
+        if fx is not None:
+            start = env.now
+            err: str | None = None
             delay = fx.latency(0.0, self._fault_rng)
             if delay > 0:
                 if start + delay >= deadline:
@@ -223,8 +204,7 @@ class Runner:
                 err = yield from hang(env, None, deadline)
             elif how is not None:
                 err = ERROR if how is ErrorMode.ERROR else MALFORMED
-        if err is not None:
-            world.span(req.id, "agent", caller.agent.name, -1, attempt, start, 0.0, err,
-                       fallback)
-        return err
-
+            if err is not None:
+                world.span(req.id, "agent", name, -1, number, start, 0.0, err, fallback)
+                return err
+        return (yield from caller.agent.serve(req, deadline, number, fallback, endpoint))
