@@ -45,7 +45,7 @@ _UNIT_SECONDS = {
     "us": 1e-6,
     "µs": 1e-6,
 }
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|us|µs|min|sec|d|h|m|s)")
+_PART = re.compile(r"((?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)\s*(ms|us|µs|min|sec|d|h|m|s)")
 _NUMBER = re.compile(r"[+-]?(\d+(?:\.\d*)?|\.\d+)(e[+-]?\d+)?", re.IGNORECASE)
 _DURATION_HINT = "a duration such as 250ms, 30s, 10m, 1h30m or a number of seconds"
 

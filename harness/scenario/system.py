@@ -446,18 +446,31 @@ class System(Spec):
     autoscaler: Autoscaler | None = None
     workflows: dict[Name, Workflow] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _inherit_autoscaler(self) -> System:
+        """An agent's own ``autoscaler`` overrides only the fields it sets: the rest come
+        from the system's. Resolved here, once, so the stored (canonical) scenario holds
+        the effective settings and reading it back changes nothing."""
+        if self.autoscaler is None:
+            return self
+        agents = dict(self.agents)
+        for name, agent in self.agents.items():
+            own = agent.autoscaler
+            if isinstance(own, Autoscaler) and own.model_fields_set != set(Autoscaler.model_fields):
+                merged = self.autoscaler.model_copy(
+                    update={k: getattr(own, k) for k in own.model_fields_set})
+                merged = Autoscaler.model_validate(merged.model_dump())  # all fields now set
+                agents[name] = agent.model_copy(update={"autoscaler": merged})
+        return self.model_copy(update={"agents": agents})
+
     def autoscaler_for(self, agent: str) -> Autoscaler | None:
-        """The autoscaler that governs ``agent``, if any and if it may scale. An agent's
-        own ``autoscaler`` overrides only the fields it sets; the rest come from the
-        system's (``autoscaler: false`` turns scaling off for the agent)."""
+        """The autoscaler that governs ``agent``, if any and if it may scale
+        (``autoscaler: false`` turns scaling off for the agent)."""
         spec = self.agents[agent]
         own = spec.autoscaler
         if own is False:
             return None
-        scaler = self.autoscaler
-        if own is not None:
-            scaler = own if scaler is None else scaler.model_copy(
-                update={k: getattr(own, k) for k in own.model_fields_set})
+        scaler = self.autoscaler if own is None else own
         if scaler is None or not scaler.enabled:
             return None
         return scaler if spec.replicas.upper > spec.replicas.lower else None

@@ -15,6 +15,7 @@ from harness.units import format_duration, parse_duration, parse_percent, parse_
         ("250ms", 0.25), ("30s", 30.0), ("10m", 600.0), ("1h30m", 5400.0), ("1.5h", 5400.0),
         ("2d", 172800.0), ("1m30.5s", 90.5), ("1h 5m", 3900.0), ("500us", 0.0005),
         ("45", 45.0), (12, 12.0), (0.5, 0.5), ("0s", 0.0), ("3min", 180.0), ("2sec", 2.0),
+        ("1e3ms", 1.0), ("2.5e-1s", 0.25),
     ],
 )
 def test_parse_duration_accepts_the_documented_forms(text: object, seconds: float) -> None:

@@ -223,3 +223,6 @@ def test_an_agents_autoscaler_overrides_only_what_it_sets() -> None:
     off = parse_scenario(doc.replace("autoscaler: {metric: queue_per_replica, target: 3}",
                                      "autoscaler: false"))
     assert off.system.autoscaler_for("worker") is None
+    # The stored form holds the effective settings: reading it back changes nothing.
+    again = Scenario.model_validate(parse_scenario(doc).canonical())
+    assert again.system.autoscaler_for("worker") == scaler
