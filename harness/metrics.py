@@ -27,10 +27,10 @@ class Metric:
     name: str
     unit: Unit
     description: str
-    higher_is_better: bool
+    higher_is_better: bool | None  #: None: neither (the number of arrivals, say)
 
 
-def _m(name: str, unit: Unit, description: str, higher: bool = False) -> Metric:
+def _m(name: str, unit: Unit, description: str, higher: bool | None = False) -> Metric:
     return Metric(name, unit, description, higher)
 
 
@@ -41,7 +41,7 @@ _ALL = [
     _m("window_adherence", Unit.FRACTION, "SLA-compliant windows / windows", True),
     _m("goodput_rps", Unit.PER_SECOND, "good requests per second", True),
     _m("throughput_rps", Unit.PER_SECOND, "completed requests per second", True),
-    _m("offered_rps", Unit.PER_SECOND, "arrivals per second", True),
+    _m("offered_rps", Unit.PER_SECOND, "arrivals per second", None),
     *(_m(f"latency.{q}", Unit.SECONDS, f"{q} latency of completed requests (from the intended "
          "start)") for q in ("p50", "p90", "p95", "p99", "p999", "max", "mean")),
     *(_m(f"ttft.{q}", Unit.SECONDS, f"{q} time to first token (streaming runs)")
@@ -62,8 +62,10 @@ _ALL = [
     _m("burn_rate.long", Unit.RATIO, "error-budget burn rate over the long window (worst)"),
     _m("amplification", Unit.RATIO, "agent call attempts per agent step: >1 means retries"),
     _m("fallback_rate", Unit.FRACTION, "requests that used a fallback / all arrivals"),
+    _m("requests.total", Unit.COUNT, "arrivals", None),
+    _m("requests.ok", Unit.COUNT, "requests with outcome ok", True),
     *(_m(f"requests.{o}", Unit.COUNT, f"requests with outcome {o}")
-      for o in ("total", "ok", "error", "timeout", "rejected", "dropped")),
+      for o in ("error", "timeout", "rejected", "dropped")),
 ]
 
 #: Every metric, by name.
@@ -76,7 +78,7 @@ WINDOW_METRICS = frozenset({
 })
 
 
-def higher_is_better(name: str) -> bool:
+def higher_is_better(name: str) -> bool | None:
     return METRICS[name].higher_is_better
 
 

@@ -6,12 +6,12 @@ the scorer and the report renderer.
 
 from __future__ import annotations
 
-import json
 import platform
 import shutil
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -19,15 +19,24 @@ from typing import Any
 
 from harness.demand.schedule import build_schedule
 from harness.errors import InputError
-from harness.gates.evaluate import judge
-from harness.gates.spec import Gate
-from harness.records.reader import read_run
+from harness.gates.spec import Gate, parse_gate
+from harness.parallel import local_executor
 from harness.records.writer import RunWriter, write_json
 from harness.scenario.model import Scenario
 from harness.scoring.model import Summary
-from harness.scoring.score import score_run
+from harness.verdicts import aggregate_into, judge_dir, replication_dirs
 
-__all__ = ["RUN_FILES", "default_out_dir", "execute", "prepare_out_dir", "rescore", "versions"]
+__all__ = [
+    "RUN_FILES",
+    "RunJob",
+    "default_out_dir",
+    "execute",
+    "execute_replications",
+    "prepare_out_dir",
+    "rescore",
+    "run_job",
+    "versions",
+]
 
 #: Files a run directory may hold; only these are cleared when a run dir is reused.
 RUN_FILES = (
@@ -72,36 +81,55 @@ def prepare_out_dir(out: Path) -> None:
                 path.unlink()
             elif path.is_dir():
                 shutil.rmtree(path)
+        for rep in out.glob("rep-*"):
+            if rep.is_dir() and (rep / "run.json").exists():
+                shutil.rmtree(rep)
     out.mkdir(parents=True, exist_ok=True)
 
 
-def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None,
-            source_text: str | None = None, source_dir: Path | None = None,
-            overrides: Sequence[str] = (), gates: Sequence[Gate] = (),
-            command: Sequence[str] | None = None, write_report: bool = True) -> Summary:
-    """Run ``scenario`` in ``mode`` into ``out``; return its scored summary."""
+def _check_mode(mode: str) -> None:
     if mode != "sim":
         raise InputError(
             "the live engine is not available in this version: run with --mode sim",
             source="--mode",
         )
-    seed = scenario.seed if seed is None else seed
-    if seed != scenario.seed:
-        scenario = scenario.model_copy(update={"seed": seed})
-    prepare_out_dir(out)
-    write_json(out / "scenario.json", scenario.canonical())
-    if source_text is not None:
-        (out / "scenario.yaml").write_text(source_text, encoding="utf-8")
-    schedule = build_schedule(scenario, seed)
-    meta: dict[str, Any] = {
+
+
+def _meta(scenario: Scenario, mode: str, seed: int, *, overrides: Sequence[str],
+          source_dir: Path | None, command: Sequence[str] | None) -> dict[str, Any]:
+    return {
         "mode": mode, "seed": seed, "scenario": scenario.name,
-        "scenario_digest": scenario.digest(), "schedule_fingerprint": schedule.fingerprint(),
-        "arrivals": len(schedule), "overrides": list(overrides),
+        "scenario_digest": scenario.digest(), "overrides": list(overrides),
         "scenario_dir": str(source_dir.resolve()) if source_dir else None,
         "command": " ".join(command if command is not None else sys.argv),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": versions(),
     }
+
+
+def _inputs(out: Path, scenario: Scenario, source_text: str | None) -> None:
+    prepare_out_dir(out)
+    write_json(out / "scenario.json", scenario.canonical())
+    if source_text is not None:
+        (out / "scenario.yaml").write_text(source_text, encoding="utf-8")
+
+
+def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None,
+            source_text: str | None = None, source_dir: Path | None = None,
+            overrides: Sequence[str] = (), gates: Sequence[Gate] = (),
+            command: Sequence[str] | None = None, write_report: bool = True,
+            warmup: float = 0.0) -> Summary:
+    """Run ``scenario`` in ``mode`` into ``out``; return its scored summary."""
+    _check_mode(mode)
+    seed = scenario.seed if seed is None else seed
+    if seed != scenario.seed:
+        scenario = scenario.model_copy(update={"seed": seed})
+    _inputs(out, scenario, source_text)
+    schedule = build_schedule(scenario, seed)
+    meta = _meta(scenario, mode, seed, overrides=overrides, source_dir=source_dir,
+                 command=command)
+    meta.update(schedule_fingerprint=schedule.fingerprint(), arrivals=len(schedule),
+                warmup_s=warmup)
     writer = RunWriter(out, meta)
     status = "complete"
     started = time.perf_counter()
@@ -118,24 +146,75 @@ def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None
         raise
     writer.close(status, elapsed_s=round(time.perf_counter() - started, 3),
                  completed=result.completed, dropped=result.dropped)
-    return rescore(out, gates=gates, write_report=write_report, scenario=scenario)
+    return rescore(out, gates=gates, write_report=write_report, scenario=scenario,
+                   warmup=warmup)
 
 
 def rescore(out: Path, *, gates: Sequence[Gate] = (), write_report: bool = True,
-            scenario: Scenario | None = None, baseline: Summary | None = None) -> Summary:
-    """Score a run directory from its records and write summary.json (and the report)."""
-    run = read_run(out)
-    if scenario is None:
-        if run.scenario_data is None:
-            raise InputError("the run directory has no readable scenario.json: cannot score it",
-                             source=str(out))
-        scenario = Scenario.model_validate(
-            run.scenario_data, context={"base_dir": run.meta.get("scenario_dir")})
-    scored = score_run(run, scenario)
-    summary = judge(scored, [*scenario.gate_list(), *gates], scenario.sla, baseline)
-    write_json(out / "summary.json", json.loads(summary.model_dump_json()))
+            scenario: Scenario | None = None, baseline: Summary | None = None,
+            warmup: float | None = None) -> Summary:
+    """Judge a run directory from its records (summary.json) and render its report."""
+    summary = judge_dir(out, gates=gates, scenario=scenario, baseline=baseline, warmup=warmup)
     if write_report:
         from reports.render import render_report
 
-        render_report(out, summary)
+        for rep in replication_dirs(out):
+            render_report(rep)
+        if not replication_dirs(out) or (out / "requests.parquet").exists():
+            render_report(out, summary)
     return summary
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One replication, as a worker process receives it (it must pickle)."""
+
+    scenario: dict[str, Any]
+    base_dir: str | None
+    out: str
+    seed: int
+    gates: tuple[str, ...]
+    warmup: float
+    command: str
+
+
+def run_job(job: RunJob) -> str:
+    """Run one replication; its summary as JSON."""
+    scenario = Scenario.model_validate(job.scenario, context={"base_dir": job.base_dir})
+    summary = execute(scenario, mode="sim", out=Path(job.out), seed=job.seed,
+                      source_dir=Path(job.base_dir) if job.base_dir else None,
+                      gates=[parse_gate(g) for g in job.gates], command=[job.command],
+                      write_report=False, warmup=job.warmup)
+    return summary.model_dump_json()
+
+
+def execute_replications(scenario: Scenario, *, mode: str, out: Path, replications: int,
+                         seed: int | None = None, workers: int | None = None,
+                         source_text: str | None = None, source_dir: Path | None = None,
+                         overrides: Sequence[str] = (), gates: Sequence[Gate] = (),
+                         command: Sequence[str] | None = None, warmup: float = 0.0,
+                         baseline: Summary | None = None) -> Summary:
+    """Run ``replications`` seeds of ``scenario`` in parallel into ``out/rep-NNN`` and
+    aggregate them into ``out/summary.json``, each figure with a 95% interval."""
+    _check_mode(mode)
+    seed = scenario.seed if seed is None else seed
+    _inputs(out, scenario, source_text)
+    meta = _meta(scenario, mode, seed, overrides=overrides, source_dir=source_dir,
+                 command=command)
+    seeds = [seed + i for i in range(replications)]
+    meta.update(replications=replications, seeds=seeds, warmup_s=warmup, status="running")
+    write_json(out / "run.json", meta)
+    base_dir = str(source_dir.resolve()) if source_dir else None
+    jobs = [RunJob(scenario.canonical(), base_dir, str(out / f"rep-{i:03d}"), s,
+                   tuple(g.text for g in gates), warmup, meta["command"])
+            for i, s in enumerate(seeds)]
+    started = time.perf_counter()
+    try:
+        reps = [Summary.model_validate_json(text)
+                for text in local_executor(workers, len(jobs)).map(run_job, jobs)]
+    except KeyboardInterrupt:
+        write_json(out / "run.json", {**meta, "status": "interrupted"})
+        raise
+    write_json(out / "run.json", {**meta, "status": "complete",
+                                  "elapsed_s": round(time.perf_counter() - started, 3)})
+    return aggregate_into(out, reps, [*scenario.gate_list(), *gates], baseline)

@@ -11,9 +11,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import InputError
 from harness.scoring.model import Summary, Verdict
+
+if TYPE_CHECKING:
+    from harness.gates.spec import Gate
 
 __all__ = ["EXIT", "main"]
 
@@ -27,6 +31,32 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         self.exit(EXIT_INVALID, f"squall: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _duration(text: str) -> float:
+    from harness.units import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_gates(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gate", dest="gates", action="append", default=[], metavar="GATE",
+                   help="an extra gate, e.g. 'latency.p95 < 8s' (repeatable)")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML, a case per gate")
+    p.add_argument("--md", type=Path, metavar="FILE", help="write a Markdown summary")
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:
@@ -50,14 +80,40 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--mode", choices=["sim", "live"], default="sim")
     r.add_argument("--out", type=Path, help="run directory (default runs/NAME-TIMESTAMP)")
     r.add_argument("--seed", type=int, help="override the scenario's seed")
-    r.add_argument("--gate", dest="gates", action="append", default=[], metavar="GATE",
-                   help="an extra gate, e.g. 'latency.p95 < 8s' (repeatable)")
+    r.add_argument("--replications", type=_positive_int, default=1, metavar="R",
+                   help="run R seeds in parallel; report each figure with a 95%% interval")
+    r.add_argument("--workers", type=_positive_int, help="processes (default: one per core)")
+    r.add_argument("--warmup", type=_duration, default=0.0, metavar="DURATION",
+                   help="leave requests that arrived before this out of the score")
+    _add_gates(r)
     r.add_argument("--no-report", action="store_true", help="skip report.html")
     r.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
     _add_set(r)
 
     rep = sub.add_parser("report", help="re-score a run directory and render its report")
     rep.add_argument("dir", type=Path)
+    _add_gates(rep)
+
+    c = sub.add_parser("compare", help="compare a candidate run with a baseline run")
+    c.add_argument("base", type=Path, help="the baseline run directory")
+    c.add_argument("candidate", type=Path, help="the candidate run directory")
+    c.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    c.add_argument("--allow-different", action="store_true",
+                   help="compare runs of differently named scenarios")
+    c.add_argument("--out", type=Path, help="write the comparison as JSON")
+    _add_gates(c)
+
+    sw = sub.add_parser("sweep", help="simulate a grid of scenario variants")
+    sw.add_argument("file", type=Path)
+    sw.add_argument("--param", dest="params", action="append", default=[], required=True,
+                    metavar="PATH=VALUES",
+                    help="a field and its values: 4,8,16 or 2..10 or 0.5..2:0.5 (repeatable)")
+    sw.add_argument("--samples", type=_positive_int,
+                    help="draw this many points at random instead of the full grid")
+    sw.add_argument("--seed", type=int, default=0, help="seed for --samples")
+    sw.add_argument("--workers", type=_positive_int, help="processes (default: one per core)")
+    sw.add_argument("--out", type=Path, help="sweep directory (default runs/NAME-sweep-TIMESTAMP)")
+    _add_set(sw)
 
     d = sub.add_parser("demand", help="demand curves")
     dsub = d.add_subparsers(dest="demand_command", required=True, parser_class=_Parser)
@@ -139,8 +195,7 @@ def _print_summary(summary: Summary, out: Path, quiet: bool) -> None:
     print(line)
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from harness.cli.execute import default_out_dir, execute
+def _gates(args: argparse.Namespace) -> list[Gate]:
     from harness.gates.spec import parse_gate
 
     gates = []
@@ -149,26 +204,134 @@ def _cmd_run(args: argparse.Namespace) -> int:
             gates.append(parse_gate(text))
         except ValueError as exc:
             raise InputError(str(exc), source=f"--gate {text}") from None
+    return gates
+
+
+def _ci_outputs(args: argparse.Namespace, summary: Summary, report: Path | None) -> None:
+    from harness.gates.outputs import write_junit, write_markdown
+
+    try:
+        if args.junit:
+            write_junit(summary, args.junit)
+        if args.md:
+            write_markdown(summary, args.md, str(report) if report else None)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", source=str(exc.filename)) from None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from harness.cli.execute import default_out_dir, execute, execute_replications
+
+    gates = _gates(args)
     scenario = _load(args.file, args.overrides)
     out = args.out or default_out_dir(scenario)
-    summary = execute(
-        scenario, mode=args.mode, out=out, seed=args.seed,
-        source_text=args.file.read_text(encoding="utf-8"), source_dir=args.file.parent,
-        overrides=args.overrides, gates=gates, write_report=not args.no_report,
-    )
+    common: dict[str, Any] = {
+        "mode": args.mode, "out": out, "seed": args.seed,
+        "source_text": args.file.read_text(encoding="utf-8"), "source_dir": args.file.parent,
+        "overrides": args.overrides, "gates": gates, "warmup": args.warmup,
+    }
+    if args.replications > 1:
+        summary = execute_replications(scenario, replications=args.replications,
+                                       workers=args.workers, **common)
+        report = None
+    else:
+        summary = execute(scenario, write_report=not args.no_report, **common)
+        report = None if args.no_report else out / "report.html"
     _print_summary(summary, out, args.quiet)
-    if not args.no_report and not args.quiet:
-        print(f"report    {out / 'report.html'}")
+    if report is not None and not args.quiet:
+        print(f"report    {report}")
+    _ci_outputs(args, summary, report)
     return EXIT[summary.verdict]
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from harness.cli.execute import rescore
 
-    summary = rescore(args.dir)
+    summary = rescore(args.dir, gates=_gates(args))
     print(f"{summary.verdict.value.upper()}: report written to {args.dir / 'report.html'}")
     for note in summary.missing:
         print(f"note: {note}", file=sys.stderr)
+    _ci_outputs(args, summary, args.dir / "report.html")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import compare_dirs
+    from harness.metrics import format_value
+    from harness.records.writer import write_json
+
+    result = compare_dirs(args.base, args.candidate, gates=_gates(args), alpha=args.alpha,
+                          allow_different=args.allow_different)
+    print(f"baseline  {args.base} ({result.base.mode}, {result.base.replications} run(s))")
+    print(f"candidate {args.candidate} ({result.candidate.mode}, "
+          f"{result.candidate.replications} run(s))")
+    for path, old, new in result.changes:
+        print(f"changed   {path}: {old!r} → {new!r}")
+    for note in result.notes:
+        print(f"note      {note}")
+    print(f"\n{'metric':28} {'baseline':>12} {'candidate':>12} {'change':>9}  p")
+    for d in result.deltas:
+        if d.base is None and d.candidate is None:
+            continue
+        rel = "-" if d.relative is None else f"{100 * d.relative:+.1f}%"
+        mark = ""
+        if d.better is not None and d.significant(args.alpha) is not False:
+            mark = " better" if d.better else " worse"
+        p = "-" if d.p_value is None else f"{d.p_value:.3f}"
+        print(f"{d.metric:28} {format_value(d.metric, d.base):>12} "
+              f"{format_value(d.metric, d.candidate):>12} {rel:>9}  {p}{mark}")
+    for g in result.gates:
+        mark = {"pass": "✓", "fail": "✗"}.get(g.status.value, "?")
+        print(f"gate  {mark} {g.name}  (value {g.shown()}, threshold {g.shown('threshold')}"
+              f"{'; ' + g.reason if g.reason else ''})")
+    print(f"{result.verdict.value.upper()}: {args.candidate} against {args.base}")
+    if args.out:
+        write_json(args.out, result.to_json())
+    _ci_outputs(args, result.candidate, None)
+    return EXIT[result.verdict]
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from harness.cli.grid import parse_param, points
+    from harness.parallel import local_executor
+
+    params = []
+    for text in args.params:
+        try:
+            params.append(parse_param(text))
+        except ValueError as exc:
+            raise InputError(str(exc), source=f"--param {text}") from None
+    count = len(points(params, args.samples, args.seed))
+    # Workers start importing the simulator now, while this process loads and validates.
+    executor = local_executor(args.workers, count)
+
+    from harness.cli.sweep import run_sweep
+    from harness.metrics import format_value
+
+    scenario = _load(args.file, args.overrides)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    out = args.out or Path("runs") / f"{scenario.name}-sweep-{stamp}"
+    print(f"sweeping {count} point(s) of {scenario.name} → {out}")
+    result = run_sweep(args.file, params, out=out, samples=args.samples, seed=args.seed,
+                       overrides=args.overrides, executor=executor)
+    names = [p.path for p in params]
+    shown = ["attainment", "latency.p95", "recovery.max", "cost.total_usd"]
+    print("  ".join(f"{n.split('.')[-1]:>10}" for n in names)
+          + "".join(f"{c.split('.')[-1]:>13}" for c in shown) + "  verdict")
+    for _, row in result.table.iterrows():
+        print("  ".join(f"{row[n]!s:>10}" for n in names)
+              + "".join(f"{format_value(c, row[c]):>13}" for c in shown)
+              + f"  {row['verdict']}")
+    frontier = ", ".join(str(int(p)) for p in result.frontier["point"])
+    print(f"frontier (cost vs attainment): points {frontier or '-'}")
+    if result.best is None:
+        print("no configuration passes every gate")
+        return EXIT[Verdict.FAIL]
+    best = ", ".join(f"{n}={result.best[n]}" for n in names)
+    print(f"cheapest passing: {best} (${result.best['cost.total_usd']:.4f})")
+    print(f"results   {out / 'sweep.csv'}")
     return 0
 
 
@@ -190,7 +353,7 @@ def _cmd_demand(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "validate": _cmd_validate, "schema": _cmd_schema, "run": _cmd_run, "report": _cmd_report,
-    "demand": _cmd_demand,
+    "compare": _cmd_compare, "sweep": _cmd_sweep, "demand": _cmd_demand,
 }
 
 

@@ -70,13 +70,14 @@ def compute_cost(life: Lifetimes, cold_start_usd: float, a: float = 0.0,
 
 def wasted_cost(requests: pd.DataFrame, spans: pd.DataFrame | None) -> tuple[float, bool]:
     """(wasted USD, exact?) — exact when spans (request_id, error_kind, cost_usd) are
-    available."""
+    available. Spans of requests not in ``requests`` (a warm-up, say) do not count."""
     failed = requests["outcome"].astype(str).to_numpy() != "ok"
     cost = requests["cost_usd"].fillna(0.0).to_numpy()
     if spans is None or spans.empty:
         return float(cost[failed].sum()), spans is not None
+    ids = spans["request_id"].to_numpy()
+    scored = np.isin(ids, requests["id"].to_numpy())
     span_cost = spans["cost_usd"].fillna(0.0).to_numpy()
     span_failed = spans["error_kind"].notna().to_numpy()
-    failed_ids = requests["id"].to_numpy()[failed]
-    in_failed = np.isin(spans["request_id"].to_numpy(), failed_ids)
-    return float(span_cost[span_failed | in_failed].sum()), True
+    in_failed = np.isin(ids, requests["id"].to_numpy()[failed])
+    return float(span_cost[scored & (span_failed | in_failed)].sum()), True

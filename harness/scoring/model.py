@@ -126,6 +126,7 @@ class GateResult(_Model):
     threshold: Figure = None
     reason: str = ""
     metric: str = ""
+    interval: tuple[float, float] | None = None  #: with replications: the value's 95% CI
 
     def shown(self, which: str = "value") -> str:
         """The value (or threshold) in the metric's unit, for people."""
@@ -156,3 +157,9 @@ class Summary(_Model):
     gates: list[GateResult] = Field(default_factory=list)
     verdict: Verdict = Verdict.PASS
     missing: list[str] = Field(default_factory=list)
+    warmup_s: float = 0.0  #: requests that arrived before this were not scored
+    #: With replications: how many, each metric's 95% interval, and per-replication values.
+    replications: int = 1
+    seeds: list[int] = Field(default_factory=list)
+    intervals: dict[str, tuple[float, float] | None] = Field(default_factory=dict)
+    samples: dict[str, list[Figure]] = Field(default_factory=dict)

@@ -116,9 +116,12 @@ def _recovery_figures(recs: Sequence[FaultRecovery]) -> Figures:
 
 
 def _cost_figures(run: RunData, scenario: Scenario, life: Lifetimes, *, llm: float,
-                  good: int) -> tuple[Figures, bool]:
-    compute = compute_cost(life, scenario.cost.cold_start_usd)
-    wasted, exact = wasted_cost(run.requests,
+                  good: int, since: float = 0.0) -> tuple[Figures, bool]:
+    compute = compute_cost(life, scenario.cost.cold_start_usd, since)
+    requests = run.requests
+    if since > 0:
+        requests = requests[requests["intended_s"] >= since]
+    wasted, exact = wasted_cost(requests,
                                 run.load_spans(["request_id", "error_kind", "cost_usd"]))
     total = llm + compute
     return {
@@ -171,16 +174,20 @@ def _clean(figures: Figures) -> Figures:
 
 
 def score_run(run: RunData, scenario: Scenario, *, mode: str | None = None,
-              seed: int | None = None) -> Scored:
-    """Score ``run`` against ``scenario``'s SLA. Gates are judged separately
-    (:func:`harness.gates.evaluate.judge`); the verdict here reflects only how the run
-    ended."""
+              seed: int | None = None, warmup: float = 0.0) -> Scored:
+    """Score ``run`` against ``scenario``'s SLA. Requests that arrived before ``warmup``
+    seconds are left out (the system starting empty is not its steady state). Gates
+    are judged separately (:func:`harness.gates.evaluate.judge`); the verdict here
+    reflects only how the run ended."""
     sla, duration = scenario.sla, scenario.duration
-    a = Arrays.from_frame(run.requests, sla.objective)
+    requests = run.requests
+    if warmup > 0:
+        requests = requests[requests["intended_s"] >= warmup].reset_index(drop=True)
+    a = Arrays.from_frame(requests, sla.objective)
     windows = window_stats(a.intended, a.latency, a.ok, a.good, duration=duration,
                            width=sla.window, percentile=sla.percentile,
                            objective=sla.objective, budget=sla.error_budget)
-    metrics = subset_metrics(a, np.ones(len(a), dtype=bool), duration)
+    metrics = subset_metrics(a, np.ones(len(a), dtype=bool), duration - warmup)
     nonempty = int(windows.nonempty.sum())
     compliant = int((windows.compliant & windows.nonempty).sum())
     metrics["window_adherence"] = compliant / nonempty if nonempty else None
@@ -190,7 +197,7 @@ def score_run(run: RunData, scenario: Scenario, *, mode: str | None = None,
     metrics.update(_recovery_figures(recs))
     life = lifetimes(run.events, duration)
     cost, exact = _cost_figures(run, scenario, life, llm=metrics["cost.llm_usd"] or 0.0,
-                                good=int(a.good.sum()))
+                                good=int(a.good.sum()), since=warmup)
     metrics.update(cost)
     short, long = sla.burn_windows
     metrics["burn_rate.short"] = _burn(windows, short, sla.error_budget, duration)
@@ -232,9 +239,10 @@ def score_run(run: RunData, scenario: Scenario, *, mode: str | None = None,
                    "short_window_s": short, "long_window_s": long},
         metrics=metrics,
         phases=phases,
-        workflows={name: _clean(subset_metrics(a, a.workflow == i, duration))
+        workflows={name: _clean(subset_metrics(a, a.workflow == i, duration - warmup))
                    for i, name in enumerate(a.workflows)},
         missing=missing,
+        warmup_s=warmup,
     )
     summary.verdict = Verdict.ABORTED if run.meta.get("status") == "aborted" else Verdict.PASS
     return Scored(summary, a, windows, spans, str(run.meta.get("status", "complete")))

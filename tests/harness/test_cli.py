@@ -175,3 +175,54 @@ def test_the_installed_console_script_reports_exit_codes(scenario: Path, tmp_pat
     assert res.returncode == 2
     assert "malformed YAML" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_replications_report_intervals_and_an_interval_on_the_line_is_inconclusive(
+        tmp_path: Path) -> None:
+    path = tmp_path / "queue.yaml"
+    path.write_text(PASSING.replace("replicas: 4", "replicas: 1, concurrency: 1").replace(
+        "mean: 200ms", "mean: 150ms").replace(
+        'gates: ["attainment >= 95%", "latency.p95 < 2s", "every window: error_rate <= 1%"]',
+        'gates: ["latency.p95 < 1s"]'))
+    out = tmp_path / "reps"
+    code = main(["run", str(path), "--out", str(out), "-q", "--replications", "4",
+                 "--seed", "1", "--junit", str(tmp_path / "g.xml"), "--md", str(tmp_path / "g.md")])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["replications"] == 4
+    assert summary["seeds"] == [1, 2, 3, 4]
+    lo, hi = summary["intervals"]["latency.p95"]
+    assert lo < summary["metrics"]["latency.p95"] < hi
+    gate = summary["gates"][0]
+    expected = {"pass": 0, "fail": 1, "inconclusive": 3}[gate["status"]]
+    assert code == expected
+    assert (gate["status"] == "inconclusive") == (lo < 1.0 < hi)
+    assert sorted(p.name for p in out.glob("rep-*")) == [f"rep-00{i}" for i in range(4)]
+    assert "<testsuite" in (tmp_path / "g.xml").read_text()
+    assert "## Squall: calm" in (tmp_path / "g.md").read_text()
+
+
+def test_warmup_leaves_the_first_arrivals_out(scenario: Path, tmp_path: Path) -> None:
+    main(["run", str(scenario), "--out", str(tmp_path / "a"), "-q", "--no-report"])
+    main(["run", str(scenario), "--out", str(tmp_path / "b"), "-q", "--no-report",
+          "--warmup", "1m"])
+    full = json.loads((tmp_path / "a" / "summary.json").read_text())
+    warm = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert warm["warmup_s"] == 60
+    assert warm["requests"]["total"] == pytest.approx(full["requests"]["total"] / 2, abs=30)
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(scenario), "--warmup", "soon"])
+    assert exc.value.code == 2
+
+
+def test_a_damaged_run_is_scored_from_what_is_left(scenario: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    main(["run", str(scenario), "--out", str(out), "-q"])
+    (out / "spans.parquet").write_bytes(b"garbage")
+    (out / "events.jsonl").write_text("{half a line")
+    assert main(["report", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["requests"]["total"] > 0
+    assert any("spans are missing" in m for m in summary["missing"])
+    assert any("unreadable lines" in m for m in summary["missing"])
+    assert "note:" in capsys.readouterr().err

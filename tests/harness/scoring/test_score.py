@@ -50,8 +50,7 @@ def test_a_fault_that_never_hurt_is_absorbed() -> None:
 def test_a_fault_that_never_recovered_has_null_recovery_and_fails_its_gate() -> None:
     fault = "- {kind: latency, target: agent.worker, at: 60s, duration: 10s, add: 1s}\n"
     sc = scenario(faults=fault, gates=["recovery.max <= 60s"])
-    s = judge(score_run(run(requests(per_second(100, bad=[(60, 100)]))), sc), sc.gate_list(),
-              sc.sla)
+    s = judge(score_run(run(requests(per_second(100, bad=[(60, 100)]))), sc), sc.gate_list())
     assert s.recovery[0].recovery_time_s is None
     assert s.metrics["recovery.max"] is None
     assert s.gates[0].status == "fail"
@@ -96,8 +95,7 @@ def test_gates_of_each_scope_pass_and_fail() -> None:
              "every window: error_rate < 50%", "workflow only: requests.total == 100",
              "phase baseline: success_rate == 100%", "latency.p95 <= baseline * 1.1"]
     sc = scenario(faults=fault, gates=gates)
-    s = judge(score_run(run(requests(per_second(100, bad=[(30, 50)]))), sc), sc.gate_list(),
-              sc.sla)
+    s = judge(score_run(run(requests(per_second(100, bad=[(30, 50)]))), sc), sc.gate_list())
     status = {g.name: g.status.value for g in s.gates}
     assert status == {
         "attainment >= 75%": "pass", "attainment >= 90%": "fail",
