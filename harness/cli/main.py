@@ -9,15 +9,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.errors import InputError
 from harness.scoring.model import Summary, Verdict
 
 if TYPE_CHECKING:
     from harness.gates.spec import Gate
+
+T = TypeVar("T")
 
 __all__ = ["EXIT", "main"]
 
@@ -195,16 +197,21 @@ def _print_summary(summary: Summary, out: Path, quiet: bool) -> None:
     print(line)
 
 
+def _parsed(texts: Sequence[str], parse: Callable[[str], T], flag: str) -> list[T]:
+    """Each argument of a repeatable option, parsed; a bad one is an input error."""
+    out = []
+    for text in texts:
+        try:
+            out.append(parse(text))
+        except ValueError as exc:
+            raise InputError(str(exc), source=f"{flag} {text}") from None
+    return out
+
+
 def _gates(args: argparse.Namespace) -> list[Gate]:
     from harness.gates.spec import parse_gate
 
-    gates = []
-    for text in args.gates:
-        try:
-            gates.append(parse_gate(text))
-        except ValueError as exc:
-            raise InputError(str(exc), source=f"--gate {text}") from None
-    return gates
+    return _parsed(args.gates, parse_gate, "--gate")
 
 
 def _ci_outputs(args: argparse.Namespace, summary: Summary, report: Path | None) -> None:
@@ -297,12 +304,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from harness.cli.grid import parse_param, points
     from harness.parallel import local_executor
 
-    params = []
-    for text in args.params:
-        try:
-            params.append(parse_param(text))
-        except ValueError as exc:
-            raise InputError(str(exc), source=f"--param {text}") from None
+    params = _parsed(args.params, parse_param, "--param")
     count = len(points(params, args.samples, args.seed))
     # Workers start importing the simulator now, while this process loads and validates.
     executor = local_executor(args.workers, count)
