@@ -60,7 +60,9 @@ def _stream(path: Path, columns: list[str] | None = None) -> tuple[pa.Table | No
                     batch = reader.read_next_batch()
                 except StopIteration:
                     break
-                batches.append(batch.select(columns) if columns else batch)
+                if columns:
+                    batch = batch.select([c for c in columns if c in batch.schema.names])
+                batches.append(batch)
     except (pa.ArrowInvalid, OSError):
         truncated = True
     if not batches:
@@ -74,6 +76,9 @@ def _table(directory: Path, name: str, missing: list[str],
     stream = directory / f".{name}.arrows"
     if parquet.exists():
         try:
+            if columns is not None:  # older runs may lack newer columns: read what is there
+                present = set(pq.read_schema(parquet).names)
+                columns = [c for c in columns if c in present]
             frame: pd.DataFrame = pq.read_table(parquet, columns=columns).to_pandas()
             return frame
         except (pa.ArrowException, OSError) as exc:

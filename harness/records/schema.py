@@ -43,6 +43,7 @@ SPANS = pa.schema([
     pa.field("request_id", pa.int64(), nullable=False),
     pa.field("kind", _STR),  # agent | llm | tool
     pa.field("component", _STR),
+    pa.field("caller", _STR),  # who made the call: orchestrator, or the agent for llm / tool
     pa.field("replica", pa.int32()),  # -1 where there are no replicas
     pa.field("attempt", pa.int32()),  # 1 for the first try
     pa.field("start_s", pa.float64()),

@@ -30,6 +30,7 @@ __all__ = ["SimAgent", "SimReplica"]
 
 Gen = Generator[simpy.Event, Any, Any]
 
+ORCHESTRATOR = "orchestrator"
 UNAVAILABLE = ErrorKind.UNAVAILABLE.value
 CRASH = ErrorKind.CRASH.value
 TIMEOUT = ErrorKind.TIMEOUT.value
@@ -241,18 +242,17 @@ class SimAgent:
     def serve(self, req: Req, deadline: float, attempt: int, fallback: bool,
               endpoint: SimEndpoint | None = None) -> Gen:
         """One attempt of a call to this agent; returns None or an error kind."""
-        env, world = self.env, self.world
+        env = self.env
         start = env.now
         fx = self.effects
         if fx is not None and fx.outage is not None:
             err = UNAVAILABLE if fx.outage is CutMode.FAIL_FAST else \
                 (yield from hang(env, None, deadline))
-            world.span(req.id, "agent", self.name, -1, attempt, start, 0.0, err, fallback)
+            self._span(req, -1, attempt, start, 0.0, err, fallback)
             return err
         station, replica = self._route()
         if station is None:
-            world.span(req.id, "agent", self.name, -1, attempt, start, 0.0, UNAVAILABLE,
-                       fallback)
+            self._span(req, -1, attempt, start, 0.0, UNAVAILABLE, fallback)
             return UNAVAILABLE
         if station.try_take():  # the common case costs no event and no generator
             queue_s = 0.0
@@ -260,8 +260,7 @@ class SimAgent:
             err = yield from acquire(env, station, req.prio, deadline)
             queue_s = env.now - start
             if err is not None:
-                world.span(req.id, "agent", self.name, -1, attempt, start, queue_s, err,
-                           fallback)
+                self._span(req, -1, attempt, start, queue_s, err, fallback)
                 return err
         if replica is None:
             replica = self._assign()
@@ -283,9 +282,13 @@ class SimAgent:
             self._maybe_stopped(replica)
         if self.balancer is not None and err is None:
             self.balancer.observe(replica.index, env.now - start, env.now)
-        world.span(req.id, "agent", self.name, replica.index, attempt, start, queue_s, err,
-                   fallback)
+        self._span(req, replica.index, attempt, start, queue_s, err, fallback)
         return err
+
+    def _span(self, req: Req, replica: int, attempt: int, start: float, queue_s: float,
+              err: str | None, fallback: bool) -> None:
+        self.world.span(req.id, "agent", self.name, ORCHESTRATOR, replica, attempt, start,
+                        queue_s, err, fallback)
 
     def _work(self, req: Req, deadline: float, endpoint: SimEndpoint | None) -> Gen:
         env = self.env

@@ -42,7 +42,8 @@ def retrying(world: World, req: Req, retry: RetryPolicy | None, attempt: int, er
     return None if now + delay >= deadline else delay
 
 
-def attempts(world: World, req: Req, *, kind: str, component: str, fallback: bool,
+def attempts(world: World, req: Req, *, kind: str, component: str, caller: str,
+             fallback: bool,
              retry: RetryPolicy | None, rng: Any, breaker: CircuitBreaker | None,
              deadline: float, timeout: float,
              attempt: Callable[[int, float], Gen]) -> Gen:
@@ -56,11 +57,12 @@ def attempts(world: World, req: Req, *, kind: str, component: str, fallback: boo
     """
     if retry is None and breaker is None:
         return attempt(1, min(deadline, world.env.now + timeout))
-    return _attempt_loop(world, req, kind, component, fallback, retry, rng, breaker,
+    return _attempt_loop(world, req, kind, component, caller, fallback, retry, rng, breaker,
                          deadline, timeout, attempt)
 
 
-def _attempt_loop(world: World, req: Req, kind: str, component: str, fallback: bool,
+def _attempt_loop(world: World, req: Req, kind: str, component: str, caller: str,
+                  fallback: bool,
                   retry: RetryPolicy | None, rng: Any, breaker: CircuitBreaker | None,
                   deadline: float, timeout: float,
                   attempt: Callable[[int, float], Gen]) -> Gen:
@@ -70,7 +72,8 @@ def _attempt_loop(world: World, req: Req, kind: str, component: str, fallback: b
         start = env.now
         token = breaker.allow(start) if breaker is not None else 0
         if token is None:
-            world.span(req.id, kind, component, -1, number, start, 0.0, CIRCUIT_OPEN, fallback)
+            world.span(req.id, kind, component, caller, -1, number, start, 0.0, CIRCUIT_OPEN,
+                       fallback)
             err: str | None = CIRCUIT_OPEN
         else:
             err = yield from attempt(number, min(deadline, start + timeout))
@@ -87,11 +90,11 @@ def _attempt_loop(world: World, req: Req, kind: str, component: str, fallback: b
 
 
 def cut_call(world: World, req: Req, mode: CutMode, *, kind: str, component: str,
-             number: int, limit: float, fallback: bool) -> Gen:
+             caller: str, number: int, limit: float, fallback: bool) -> Gen:
     """A call across a partition: refused at once, or hanging until ``limit``."""
     start = world.env.now
     err = PARTITION if mode is CutMode.FAIL_FAST else (yield from hang(world.env, None, limit))
-    world.span(req.id, kind, component, -1, number, start, 0.0, err, fallback)
+    world.span(req.id, kind, component, caller, -1, number, start, 0.0, err, fallback)
     return err
 
 
@@ -146,12 +149,14 @@ class LlmClient:
         def attempt(number: int, limit: float) -> Gen:
             cut = world.cut(self._source, target) if world.partitions else None
             if cut is not None:
-                return cut_call(world, req, cut, kind="llm", component=ep.name, number=number,
-                                limit=limit, fallback=fallback)
-            return ep.call(req, tin, tout, limit, number, fallback)
+                return cut_call(world, req, cut, kind="llm", component=ep.name,
+                                caller=self.agent, number=number, limit=limit,
+                                fallback=fallback)
+            return ep.call(req, tin, tout, limit, number, fallback, self.agent)
 
         return attempts(
-            world, req, kind="llm", component=ep.name, fallback=fallback, retry=self.retry,
+            world, req, kind="llm", component=ep.name, caller=self.agent, fallback=fallback,
+            retry=self.retry,
             rng=self._rng, breaker=self.breakers.get(ep.name), deadline=deadline,
             timeout=self.timeout, attempt=attempt)
 
@@ -167,6 +172,7 @@ class ToolClient:
         self.timeout = spec.timeout or math.inf
         self.retry = RetryPolicy(spec.retry) if spec.retry else None
         self._rng = world.rng(f"agent/{agent}/tool{index}/retry")
+        self.agent = agent
         self._source, self._target = f"agent.{agent}", f"tool.{spec.tool}"
 
     def call(self, req: Req, deadline: float) -> Gen:
@@ -176,10 +182,11 @@ class ToolClient:
             cut = world.cut(self._source, self._target) if world.partitions else None
             if cut is not None:
                 return cut_call(world, req, cut, kind="tool", component=tool.name,
-                                number=number, limit=limit, fallback=False)
-            return tool.call(req, limit, number)
+                                caller=self.agent, number=number, limit=limit, fallback=False)
+            return tool.call(req, limit, number, self.agent)
 
         return attempts(
-            world, req, kind="tool", component=tool.name, fallback=False, retry=self.retry,
+            world, req, kind="tool", component=tool.name, caller=self.agent, fallback=False,
+            retry=self.retry,
             rng=self._rng, breaker=None, deadline=deadline, timeout=self.timeout,
             attempt=attempt)

@@ -175,7 +175,8 @@ class Runner:
             return agent.serve(req, limit, number, fallback, endpoint)
 
         return attempts(  # the generator itself: no extra layer per resumption
-            world, req, kind="agent", component=agent.name, fallback=fallback,
+            world, req, kind="agent", component=agent.name, caller="orchestrator",
+            fallback=fallback,
             retry=caller.retry, rng=caller.rng, breaker=caller.breaker,
             deadline=req.deadline, timeout=agent.timeout, attempt=attempt)
 
@@ -187,7 +188,8 @@ class Runner:
         cut = world.cut("orchestrator", caller.target) if world.partitions else None
         if cut is not None:
             return (yield from cut_call(world, req, cut, kind="agent", component=name,
-                                        number=number, limit=deadline, fallback=fallback))
+                                        caller="orchestrator", number=number, limit=deadline,
+                                        fallback=fallback))
         fx = world.workflow_effects.get(req.wf) if world.workflow_effects else None
         if fx is not None:
             start = env.now
@@ -205,6 +207,7 @@ class Runner:
             elif how is not None:
                 err = ERROR if how is ErrorMode.ERROR else MALFORMED
             if err is not None:
-                world.span(req.id, "agent", name, -1, number, start, 0.0, err, fallback)
+                world.span(req.id, "agent", name, "orchestrator", -1, number, start, 0.0, err,
+                           fallback)
                 return err
         return (yield from caller.agent.serve(req, deadline, number, fallback, endpoint))

@@ -184,7 +184,7 @@ class SimEndpoint(_Server):
         return first, first + self._per_token() * max(tokens_out - 1, 0)
 
     def call(self, req: Req, tin: int, tout: int, deadline: float, attempt: int,
-             fallback: bool) -> Gen:
+             fallback: bool, caller: str) -> Gen:
         """One LLM call attempt; returns None or an error kind."""
         env, world = self.env, self.world
         start = env.now
@@ -192,7 +192,7 @@ class SimEndpoint(_Server):
         if err is None:
             err = self._throttled(req, tin + tout)
         if err is not None:
-            world.span(req.id, "llm", self.name, -1, attempt, start, 0.0, err, fallback)
+            world.span(req.id, "llm", self.name, caller, -1, attempt, start, 0.0, err, fallback)
             return err
         station = self.station
         if station.try_take():
@@ -201,7 +201,8 @@ class SimEndpoint(_Server):
             err = yield from acquire(env, station, req.prio, deadline)
             queue_s = env.now - start
             if err is not None:
-                world.span(req.id, "llm", self.name, -1, attempt, start, queue_s, err, fallback)
+                world.span(req.id, "llm", self.name, caller, -1, attempt, start, queue_s, err,
+                           fallback)
                 return err
         first, whole = self.latency(tout)
         fx = self.effects
@@ -231,7 +232,7 @@ class SimEndpoint(_Server):
             req.cost += cost
             req.tin += tin
             req.tout += tout
-        world.span(req.id, "llm", self.name, -1, attempt, start, queue_s, err, fallback,
+        world.span(req.id, "llm", self.name, caller, -1, attempt, start, queue_s, err, fallback,
                    tin if billed else 0, tout if billed else 0, cost)
         return err
 
@@ -267,7 +268,7 @@ class SimTool(_Server):
     def nominal_capacity(self) -> float:
         return self.spec.concurrency or math.inf
 
-    def call(self, req: Req, deadline: float, attempt: int) -> Gen:
+    def call(self, req: Req, deadline: float, attempt: int, caller: str) -> Gen:
         env, world = self.env, self.world
         start = env.now
         err = yield from self._refused(req, deadline)
@@ -277,7 +278,7 @@ class SimTool(_Server):
             if retry_after is not None:
                 req.retry_after, err = retry_after, RATE_LIMITED
         if err is not None:
-            world.span(req.id, "tool", self.name, -1, attempt, start, 0.0, err, False)
+            world.span(req.id, "tool", self.name, caller, -1, attempt, start, 0.0, err, False)
             return err
         if self.station.try_take():
             err, queue_s = None, 0.0
@@ -299,6 +300,6 @@ class SimTool(_Server):
             cost = self.price
             self.cost += cost
             req.cost += cost
-        world.span(req.id, "tool", self.name, -1, attempt, start, queue_s, err, False, 0, 0,
+        world.span(req.id, "tool", self.name, caller, -1, attempt, start, queue_s, err, False, 0, 0,
                    cost)
         return err

@@ -109,12 +109,12 @@ class World:
 
     # --- records -----------------------------------------------------------------------
 
-    def span(self, rid: int, kind: str, component: str, replica: int, attempt: int,
-             start: float, queue_s: float, error: str | None, fallback: bool,
+    def span(self, rid: int, kind: str, component: str, caller: str, replica: int,
+             attempt: int, start: float, queue_s: float, error: str | None, fallback: bool,
              tin: int = 0, tout: int = 0, cost: float = 0.0) -> None:
         if self.spans_on:
-            self._span((rid, kind, component, replica, attempt, start, self.env.now, queue_s,
-                        error, fallback, tin, tout, cost))
+            self._span((rid, kind, component, caller, replica, attempt, start, self.env.now,
+                        queue_s, error, fallback, tin, tout, cost))
 
     def event(self, type_: str, /, **fields: Any) -> None:
         self.writer.event(self.env.now, type_, **fields)

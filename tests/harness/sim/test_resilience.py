@@ -223,3 +223,25 @@ def test_orchestrator_retries_with_backoff_then_succeed() -> None:
     gaps = sp[sp["request_id"] == 0].sort_values("attempt")["start_s"].diff().dropna()
     # 0.1 s of work, then 1, 2, 4 s of backoff between attempts.
     assert gaps.tolist() == pytest.approx([1.1, 2.1, 4.1])
+
+
+def test_spans_name_who_made_each_call() -> None:
+    s = scenario("""
+        name: callers
+        duration: 10s
+        system:
+          endpoints: {llm: {latency: 100ms}}
+          tools: {db: {latency: 10ms}}
+          agents:
+            a: {replicas: 2, llm: {endpoint: llm}, tools: [{tool: db}]}
+            b: {replicas: 2, llm: {endpoint: llm}}
+          workflows: {only: {steps: [a, b]}}
+        demand: {curve: {constant: 1}, arrivals: deterministic}
+        sla: {objective: 5s}
+    """)
+    sp = spans(simulate_to(s))
+    callers = sp.groupby(["kind", "component"], observed=True)["caller"].agg(
+        lambda c: set(c.astype(str)))
+    assert callers[("agent", "a")] == {"orchestrator"}
+    assert callers[("llm", "llm")] == {"a", "b"}
+    assert callers[("tool", "db")] == {"a"}
