@@ -193,7 +193,8 @@ def execute_replications(scenario: Scenario, *, mode: str, out: Path, replicatio
                          source_text: str | None = None, source_dir: Path | None = None,
                          overrides: Sequence[str] = (), gates: Sequence[Gate] = (),
                          command: Sequence[str] | None = None, warmup: float = 0.0,
-                         baseline: Summary | None = None) -> Summary:
+                         baseline: Summary | None = None, write_report: bool = True
+                         ) -> Summary:
     """Run ``replications`` seeds of ``scenario`` in parallel into ``out/rep-NNN`` and
     aggregate them into ``out/summary.json``, each figure with a 95% interval."""
     _check_mode(mode)
@@ -217,4 +218,9 @@ def execute_replications(scenario: Scenario, *, mode: str, out: Path, replicatio
         raise
     write_json(out / "run.json", {**meta, "status": "complete",
                                   "elapsed_s": round(time.perf_counter() - started, 3)})
-    return aggregate_into(out, reps, [*scenario.gate_list(), *gates], baseline)
+    summary = aggregate_into(out, reps, [*scenario.gate_list(), *gates], baseline)
+    if write_report:
+        from reports.render import render_report
+
+        render_report(out, summary)
+    return summary

@@ -103,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--allow-different", action="store_true",
                    help="compare runs of differently named scenarios")
     c.add_argument("--out", type=Path, help="write the comparison as JSON")
+    c.add_argument("--report", type=Path, metavar="FILE",
+                   help="the comparison report (default CANDIDATE/compare.html)")
+    c.add_argument("--no-report", action="store_true", help="skip the comparison report")
     _add_gates(c)
 
     sw = sub.add_parser("sweep", help="simulate a grid of scenario variants")
@@ -239,11 +242,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     }
     if args.replications > 1:
         summary = execute_replications(scenario, replications=args.replications,
-                                       workers=args.workers, **common)
-        report = None
+                                       workers=args.workers, write_report=not args.no_report,
+                                       **common)
     else:
         summary = execute(scenario, write_report=not args.no_report, **common)
-        report = None if args.no_report else out / "report.html"
+    report = None if args.no_report else out / "report.html"
     _print_summary(summary, out, args.quiet)
     if report is not None and not args.quiet:
         print(f"report    {report}")
@@ -294,7 +297,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     print(f"{result.verdict.value.upper()}: {args.candidate} against {args.base}")
     if args.out:
         write_json(args.out, result.to_json())
-    _ci_outputs(args, result.candidate, None)
+    report = None
+    if not args.no_report:
+        from reports.render import render_compare
+
+        report = render_compare(args.base, args.candidate, result,
+                                args.report or args.candidate / "compare.html")
+        print(f"report    {report}")
+    _ci_outputs(args, result.candidate, report)
     return EXIT[result.verdict]
 
 
@@ -328,6 +338,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
               + f"  {row['verdict']}")
     frontier = ", ".join(str(int(p)) for p in result.frontier["point"])
     print(f"frontier (cost vs attainment): points {frontier or '-'}")
+    print(f"report    {out / 'sweep.html'}")
     if result.best is None:
         print("no configuration passes every gate")
         return EXIT[Verdict.FAIL]

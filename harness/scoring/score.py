@@ -32,6 +32,7 @@ from harness.scoring.model import (
 from harness.scoring.phases import fault_span, phase_labels
 from harness.scoring.recovery import FaultRecovery, recover_all
 from harness.scoring.windows import Windows, window_stats
+from harness.units import format_duration
 
 __all__ = ["RESILIENCE_WEIGHTS", "Scored", "score_run"]
 
@@ -167,6 +168,24 @@ def _phases(a: Arrays, windows: Windows, scenario: Scenario, *, acts: Sequence[A
     return phases, spans
 
 
+def _scored_horizon(run: RunData, scenario: Scenario) -> tuple[Scenario, list[str]]:
+    """A run that did not finish is scored up to where its records end, not over the
+    scenario's whole duration (its throughput and windows would count time it never
+    reached). Requests are recorded as they end, so every request that ended by then
+    is there; those still in flight are not."""
+    requests = run.requests
+    if run.meta.get("status", "complete") == "complete" or not len(requests):
+        return scenario, []
+    reached = float(requests["end_s"].max())
+    if not math.isfinite(reached) or reached >= scenario.duration:
+        return scenario, []
+    horizon = max(reached, scenario.sla.window)
+    note = (f"scored up to {format_duration(horizon)}, where the records end, not the "
+            f"scenario's {format_duration(scenario.duration)}; requests still in flight "
+            "then are not counted")
+    return scenario.model_copy(update={"duration": horizon}), [note]
+
+
 def _clean(figures: Figures) -> Figures:
     """NaN becomes null; keys sorted."""
     return {k: (None if v is None or (isinstance(v, float) and math.isnan(v)) else v)
@@ -179,8 +198,9 @@ def score_run(run: RunData, scenario: Scenario, *, mode: str | None = None,
     seconds are left out (the system starting empty is not its steady state). Gates
     are judged separately (:func:`harness.gates.evaluate.judge`); the verdict here
     reflects only how the run ended."""
-    sla, duration = scenario.sla, scenario.duration
     requests = run.requests
+    scenario, cut = _scored_horizon(run, scenario)
+    sla, duration = scenario.sla, scenario.duration
     if warmup > 0:
         requests = requests[requests["intended_s"] >= warmup].reset_index(drop=True)
     a = Arrays.from_frame(requests, sla.objective)
@@ -192,7 +212,7 @@ def score_run(run: RunData, scenario: Scenario, *, mode: str | None = None,
     compliant = int((windows.compliant & windows.nonempty).sum())
     metrics["window_adherence"] = compliant / nonempty if nonempty else None
 
-    acts = list(FaultSchedule(scenario.fault_list))
+    acts = [act for act in FaultSchedule(scenario.fault_list) if act.start < duration]
     recs = recover_all(acts, windows, sla.stability, duration)
     metrics.update(_recovery_figures(recs))
     life = lifetimes(run.events, duration)
@@ -207,7 +227,7 @@ def score_run(run: RunData, scenario: Scenario, *, mode: str | None = None,
     metrics = _clean(metrics)
 
     phases, spans = _phases(a, windows, scenario, acts=acts, recs=recs, life=life)
-    missing = list(run.missing)
+    missing = [*run.missing, *cut]
     if not exact:
         missing.append("spans are missing: wasted cost counts failed requests only")
     summary = Summary(
