@@ -4,7 +4,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: test demo bench lint clean report-screenshot
+.PHONY: test demo bench lint clean report-screenshot browser
+
+# `make report-screenshot DIR=runs/x` or `make report-screenshot runs/x`
+ifeq (report-screenshot,$(firstword $(MAKECMDGOALS)))
+  DIR ?= $(word 2,$(MAKECMDGOALS))
+  ifneq ($(DIR),)
+    $(eval $(DIR):;@:)
+  endif
+endif
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +23,22 @@ $(VENV)/.stamp-%: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[$*]'
 	@touch $@
 
-test: $(VENV)/.stamp-test
+test: $(VENV)/.stamp-test browser
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The report tests load reports in Debian's headless Chromium: install it where we can
+# (root with apt-get); elsewhere those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the report tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	      >/dev/null || echo "note: could not install chromium: the browser tests will skip"; \
+	  else echo "note: no chromium and no root apt-get: the browser tests will skip"; fi; }
+
+report-screenshot: $(VENV)/.stamp-test browser
+	@test -n "$(DIR)" || { echo "usage: make report-screenshot DIR=runs/NAME"; exit 2; }
+	$(BIN)/python -m reports.screenshot $(DIR)
 
 demo: $(VENV)/.stamp-test
 	$(BIN)/python -m harness.cli.demo

@@ -106,4 +106,8 @@ def run_sweep(scenario_file: Path, params: Sequence[Param], *, out: Path,
     table.to_csv(out / "sweep.csv", index=False)
     table.astype({p.path: str for p in params}).to_parquet(out / "sweep.parquet", index=False)
     (out / "sweep.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    from reports.render import render_sweep
+
+    render_sweep(out, table, [int(p) for p in result.frontier["point"]], best,
+                 [p.path for p in params])
     return result
