@@ -160,8 +160,7 @@ def rescore(out: Path, *, gates: Sequence[Gate] = (), write_report: bool = True,
 
         for rep in replication_dirs(out):
             render_report(rep)
-        if not replication_dirs(out) or (out / "requests.parquet").exists():
-            render_report(out, summary)
+        render_report(out, summary)
     return summary
 
 

@@ -150,6 +150,8 @@ def test_comparison_and_sweep_reports_load_cleanly(browser: object, runs: Path) 
 
 def test_a_replicated_run_reports_intervals(browser: object, runs: Path) -> None:
     html = runs / "reps" / "report.html"
+    html.unlink()
+    assert main(["report", str(runs / "reps")]) == 0  # re-rendered from the directory
     loaded = load(browser, html)
     assert_clean(loaded, html)
     assert "replication 0" in loaded.text
