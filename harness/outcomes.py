@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ErrorKind", "Outcome", "outcome_of"]
+__all__ = ["ErrorKind", "Outcome", "RunStatus", "outcome_of"]
 
 
 class Outcome(StrEnum):
@@ -16,6 +16,16 @@ class Outcome(StrEnum):
     TIMEOUT = "timeout"  #: a timeout or the workflow deadline expired
     REJECTED = "rejected"  #: refused by the system (load shedding, rate limit, open breaker)
     DROPPED = "dropped"  #: never sent, or still unanswered when the run ended
+
+
+class RunStatus(StrEnum):
+    """How a run ended, as ``run.json`` records it. Only a ``complete`` run can pass."""
+
+    RUNNING = "running"  #: still going, or the process died (SIGKILL, power loss)
+    COMPLETE = "complete"
+    INTERRUPTED = "interrupted"  #: SIGINT or SIGTERM: stopped early, records kept
+    FAILED = "failed"  #: an error inside Squall stopped it
+    ABORTED = "aborted"  #: a stop condition fired
 
 
 class ErrorKind(StrEnum):

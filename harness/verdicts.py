@@ -11,17 +11,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InputError
+from harness.errors import InputError, Problem
 from harness.gates.evaluate import judge, judge_replications
 from harness.gates.spec import Gate
 from harness.records.reader import read_run
 from harness.records.writer import write_json
+from harness.outcomes import RunStatus
+from harness.scenario.checks import gate_problem
 from harness.scenario.model import Scenario
 from harness.scoring.aggregate import aggregate
 from harness.scoring.model import Summary
 from harness.scoring.score import score_run
 
-__all__ = ["aggregate_into", "judge_dir", "replication_dirs", "scenario_of"]
+__all__ = ["aggregate_into", "check_gates", "judge_dir", "replication_dirs", "saved", "scenario_of"]
 
 
 def scenario_of(out: Path, data: dict[str, Any] | None, meta: dict[str, Any]) -> Scenario:
@@ -32,9 +34,44 @@ def scenario_of(out: Path, data: dict[str, Any] | None, meta: dict[str, Any]) ->
     return Scenario.model_validate(data, context={"base_dir": meta.get("scenario_dir")})
 
 
+def check_gates(scenario: Scenario, gates: Sequence[Gate]) -> None:
+    """Extra gates (``--gate``) must name phases, faults and workflows the run has."""
+    problems = [Problem(problem, source=f"--gate {g.text}") for g in gates
+                if (problem := gate_problem(scenario, g)) is not None]
+    if problems:
+        raise InputError(problems)
+
+
 def replication_dirs(out: Path) -> list[Path]:
     """The replication run directories of an aggregate run directory, in order."""
     return sorted(p for p in out.glob("rep-*") if p.is_dir())
+
+
+#: The note a re-score leaves when it keeps the summary of intact records.
+KEPT = ("summary.json was scored from intact records and is kept, with report.html: "
+        "this re-score of damaged records is not saved")
+
+
+def _save(out: Path, summary: Summary) -> bool:
+    """Write ``out/summary.json`` — unless the records are damaged now and the summary
+    there was scored from intact ones: a re-score never replaces a good summary with a
+    worse one (it notes that in ``summary.missing``). Whether it was written."""
+    path = out / "summary.json"
+    if summary.missing and path.exists():
+        try:
+            previous = Summary.model_validate_json(path.read_text())
+        except (ValueError, OSError):
+            previous = None
+        if previous is not None and not previous.missing:
+            summary.missing.append(KEPT)
+            return False
+    write_json(path, json.loads(summary.model_dump_json()))
+    return True
+
+
+def saved(summary: Summary) -> bool:
+    """Whether a judged summary was saved (see :func:`_save`)."""
+    return KEPT not in summary.missing
 
 
 def judge_dir(out: Path, *, gates: Sequence[Gate] = (), scenario: Scenario | None = None,
@@ -48,32 +85,60 @@ def judge_dir(out: Path, *, gates: Sequence[Gate] = (), scenario: Scenario | Non
     run = read_run(out)
     if scenario is None:
         scenario = scenario_of(out, run.scenario_data, run.meta)
+        check_gates(scenario, gates)
     if warmup is None:
         warmup = float(run.meta.get("warmup_s") or 0.0)
-    summary = judge(score_run(run, scenario, warmup=warmup),
+    seed = run.meta.get("seed")
+    summary = judge(score_run(run, scenario, warmup=warmup,
+                              seed=seed if isinstance(seed, int) else None),
                     [*scenario.gate_list(), *gates], baseline)
     if write_summary:
-        write_json(out / "summary.json", json.loads(summary.model_dump_json()))
+        _save(out, summary)
     return summary
 
 
 def aggregate_into(out: Path, reps: Sequence[Summary], gates: Sequence[Gate],
-                   baseline: Summary | None = None, write_summary: bool = True) -> Summary:
-    """Aggregate replications' summaries, judge ``gates`` on the aggregate, write it."""
-    summary = judge_replications(aggregate(reps), [r.gates for r in reps], gates, baseline)
+                   baseline: Summary | None = None, write_summary: bool = True, *,
+                   status: str = RunStatus.COMPLETE, missing: Sequence[str] = ()) -> Summary:
+    """Aggregate replications' summaries, judge ``gates`` on the aggregate, write it.
+    ``status`` is how the replicated run ended; ``missing`` what it lacks as a whole
+    (replications that never ran)."""
+    combined = aggregate(reps)
+    combined.missing = sorted({*combined.missing, *missing})
+    summary = judge_replications(combined, reps, gates, baseline, status)
     if write_summary:
-        write_json(out / "summary.json", json.loads(summary.model_dump_json()))
+        _save(out, summary)
     return summary
 
 
 def _judge_replications(out: Path, *, gates: Sequence[Gate], baseline: Summary | None,
                         warmup: float | None, write_summary: bool) -> Summary:
-    meta_path = out / "run.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    data_path = out / "scenario.json"
-    data = json.loads(data_path.read_text()) if data_path.exists() else None
-    scenario = scenario_of(out, data, meta)
+    missing: list[str] = []
+    meta = _json(out / "run.json", missing)
+    scenario = scenario_of(out, _json(out / "scenario.json", missing), meta)
+    check_gates(scenario, gates)
     reps = [judge_dir(rep, gates=gates, scenario=scenario, warmup=warmup, baseline=baseline,
                       write_summary=write_summary) for rep in replication_dirs(out)]
+    expected = meta.get("replications")
+    if isinstance(expected, int) and expected > len(reps):
+        missing.append(f"only {len(reps)} of {expected} replications were recorded")
+    status = str(meta.get("status", RunStatus.RUNNING))
+    if status != RunStatus.COMPLETE:
+        missing.append(f"the run's status is {status!r}, not complete")
     return aggregate_into(out, reps, [*scenario.gate_list(), *gates], baseline,
-                          write_summary)
+                          write_summary, status=status, missing=missing)
+
+
+def _json(path: Path, missing: list[str]) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        missing.append(f"{path.name} is missing")
+        return {}
+    except (ValueError, OSError):
+        missing.append(f"{path.name} is unreadable")
+        return {}
+    if not isinstance(data, dict):
+        missing.append(f"{path.name} is unreadable")
+        return {}
+    return data

@@ -6,6 +6,7 @@ the scorer and the report renderer.
 
 from __future__ import annotations
 
+import json
 import platform
 import shutil
 import sys
@@ -19,12 +20,13 @@ from typing import Any
 
 from harness.demand.schedule import build_schedule
 from harness.errors import InputError
+from harness.outcomes import RunStatus
 from harness.gates.spec import Gate, parse_gate
 from harness.parallel import local_executor
 from harness.records.writer import RunWriter, write_json
 from harness.scenario.model import Scenario
 from harness.scoring.model import Summary
-from harness.verdicts import aggregate_into, judge_dir, replication_dirs
+from harness.verdicts import aggregate_into, judge_dir, replication_dirs, saved
 
 __all__ = [
     "RUN_FILES",
@@ -66,15 +68,35 @@ def default_out_dir(scenario: Scenario) -> Path:
     return path
 
 
-def prepare_out_dir(out: Path) -> None:
-    """Create ``out``, or clear a previous run in it; refuse a directory of other files."""
+def _describe_run(out: Path) -> str:
+    """``a run of 'shop' (started 2026-12-01T10:00:00+00:00)``, from its run.json."""
+    try:
+        meta = json.loads((out / "run.json").read_text())
+    except (OSError, ValueError):
+        return "a run"
+    if not isinstance(meta, dict):
+        return "a run"
+    return f"a run of {meta.get('scenario', '?')!r} (started {meta.get('started_at', '?')})"
+
+
+def prepare_out_dir(out: Path, *, overwrite: bool = False) -> None:
+    """Create ``out``. A directory holding a previous run is replaced only when
+    ``overwrite`` says so; one holding anything else never is."""
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a directory", source=str(out))
-    if out.is_dir():
-        entries = list(out.iterdir())
-        if entries and not (out / "run.json").exists():
+    try:
+        entries = list(out.iterdir()) if out.is_dir() else []
+    except OSError as exc:
+        raise InputError(f"cannot read the directory: {exc.strerror}", source=str(out)) \
+            from None
+    if entries:
+        if not (out / "run.json").exists():
             raise InputError("is a non-empty directory that is not a run directory: "
                              "choose another --out", source=str(out))
+        if not overwrite:
+            raise InputError(f"already holds {_describe_run(out)}: choose another --out, "
+                             "or pass --overwrite to replace it", source=str(out))
+    try:
         for name in RUN_FILES:
             path = out / name
             if path.is_file():
@@ -84,7 +106,13 @@ def prepare_out_dir(out: Path) -> None:
         for rep in out.glob("rep-*"):
             if rep.is_dir() and (rep / "run.json").exists():
                 shutil.rmtree(rep)
-    out.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".squall-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"cannot write the run directory: {exc.strerror}",
+                         source=str(exc.filename or out)) from None
 
 
 def _check_mode(mode: str) -> None:
@@ -107,8 +135,8 @@ def _meta(scenario: Scenario, mode: str, seed: int, *, overrides: Sequence[str],
     }
 
 
-def _inputs(out: Path, scenario: Scenario, source_text: str | None) -> None:
-    prepare_out_dir(out)
+def _inputs(out: Path, scenario: Scenario, source_text: str | None, overwrite: bool) -> None:
+    prepare_out_dir(out, overwrite=overwrite)
     write_json(out / "scenario.json", scenario.canonical())
     if source_text is not None:
         (out / "scenario.yaml").write_text(source_text, encoding="utf-8")
@@ -118,33 +146,31 @@ def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None
             source_text: str | None = None, source_dir: Path | None = None,
             overrides: Sequence[str] = (), gates: Sequence[Gate] = (),
             command: Sequence[str] | None = None, write_report: bool = True,
-            warmup: float = 0.0) -> Summary:
+            warmup: float = 0.0, overwrite: bool = False) -> Summary:
     """Run ``scenario`` in ``mode`` into ``out``; return its scored summary."""
     _check_mode(mode)
     seed = scenario.seed if seed is None else seed
     if seed != scenario.seed:
         scenario = scenario.model_copy(update={"seed": seed})
-    _inputs(out, scenario, source_text)
+    _inputs(out, scenario, source_text, overwrite)
     schedule = build_schedule(scenario, seed)
     meta = _meta(scenario, mode, seed, overrides=overrides, source_dir=source_dir,
                  command=command)
     meta.update(schedule_fingerprint=schedule.fingerprint(), arrivals=len(schedule),
                 warmup_s=warmup)
     writer = RunWriter(out, meta)
-    status = "complete"
     started = time.perf_counter()
     from harness.sim.engine import simulate
 
     try:
         result = simulate(scenario, schedule, writer, seed)
-    except KeyboardInterrupt:
-        status = "interrupted"
-        writer.close(status, elapsed_s=round(time.perf_counter() - started, 3))
+    except KeyboardInterrupt:  # SIGINT, and SIGTERM (the CLI turns it into one)
+        writer.close(RunStatus.INTERRUPTED, elapsed_s=round(time.perf_counter() - started, 3))
         raise
     except BaseException:
-        writer.close("failed", elapsed_s=round(time.perf_counter() - started, 3))
+        writer.close(RunStatus.FAILED, elapsed_s=round(time.perf_counter() - started, 3))
         raise
-    writer.close(status, elapsed_s=round(time.perf_counter() - started, 3),
+    writer.close(RunStatus.COMPLETE, elapsed_s=round(time.perf_counter() - started, 3),
                  completed=result.completed, dropped=result.dropped)
     return rescore(out, gates=gates, write_report=write_report, scenario=scenario,
                    warmup=warmup)
@@ -159,9 +185,19 @@ def rescore(out: Path, *, gates: Sequence[Gate] = (), write_report: bool = True,
         from reports.render import render_report
 
         for rep in replication_dirs(out):
-            render_report(rep)
-        render_report(out, summary)
+            rep_summary = _stored(rep)
+            if rep_summary is not None and saved(rep_summary):
+                render_report(rep)
+        if saved(summary):
+            render_report(out, summary)
     return summary
+
+
+def _stored(out: Path) -> Summary | None:
+    try:
+        return Summary.model_validate_json((out / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -192,17 +228,18 @@ def execute_replications(scenario: Scenario, *, mode: str, out: Path, replicatio
                          source_text: str | None = None, source_dir: Path | None = None,
                          overrides: Sequence[str] = (), gates: Sequence[Gate] = (),
                          command: Sequence[str] | None = None, warmup: float = 0.0,
-                         baseline: Summary | None = None, write_report: bool = True
-                         ) -> Summary:
+                         baseline: Summary | None = None, write_report: bool = True,
+                         overwrite: bool = False) -> Summary:
     """Run ``replications`` seeds of ``scenario`` in parallel into ``out/rep-NNN`` and
     aggregate them into ``out/summary.json``, each figure with a 95% interval."""
     _check_mode(mode)
     seed = scenario.seed if seed is None else seed
-    _inputs(out, scenario, source_text)
+    _inputs(out, scenario, source_text, overwrite)
     meta = _meta(scenario, mode, seed, overrides=overrides, source_dir=source_dir,
                  command=command)
     seeds = [seed + i for i in range(replications)]
-    meta.update(replications=replications, seeds=seeds, warmup_s=warmup, status="running")
+    meta.update(replications=replications, seeds=seeds, warmup_s=warmup,
+                status=RunStatus.RUNNING)
     write_json(out / "run.json", meta)
     base_dir = str(source_dir.resolve()) if source_dir else None
     jobs = [RunJob(scenario.canonical(), base_dir, str(out / f"rep-{i:03d}"), s,
@@ -213,9 +250,12 @@ def execute_replications(scenario: Scenario, *, mode: str, out: Path, replicatio
         reps = [Summary.model_validate_json(text)
                 for text in local_executor(workers, len(jobs)).map(run_job, jobs)]
     except KeyboardInterrupt:
-        write_json(out / "run.json", {**meta, "status": "interrupted"})
+        write_json(out / "run.json", {**meta, "status": RunStatus.INTERRUPTED})
         raise
-    write_json(out / "run.json", {**meta, "status": "complete",
+    except BaseException:
+        write_json(out / "run.json", {**meta, "status": RunStatus.FAILED})
+        raise
+    write_json(out / "run.json", {**meta, "status": RunStatus.COMPLETE,
                                   "elapsed_s": round(time.perf_counter() - started, 3)})
     summary = aggregate_into(out, reps, [*scenario.gate_list(), *gates], baseline)
     if write_report:

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,15 +22,27 @@ from harness.scoring.model import Summary, Verdict
 
 if TYPE_CHECKING:
     from harness.gates.spec import Gate
+    from harness.scenario.model import Scenario
 
 T = TypeVar("T")
 
 __all__ = ["EXIT", "main"]
 
 #: Verdict → exit code.
-EXIT = {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.INCONCLUSIVE: 3, Verdict.ABORTED: 4}
+#: Verdict → exit code. A run without gates has no verdict to give: it is not a pass.
+EXIT = {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.INCONCLUSIVE: 3, Verdict.NONE: 3,
+        Verdict.ABORTED: 4}
 EXIT_INVALID = 2
+EXIT_NO_VERDICT = 3
 EXIT_INTERRUPTED = 130
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where SIGINT would be, so a terminated run cleans up the same way."""
+
+
+def _on_sigterm(_signum: int, _frame: object) -> None:
+    raise Terminated
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,6 +58,25 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("squall")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
 
 
@@ -68,19 +103,25 @@ def _add_set(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="squall", description="Chaos and load testing for multi-agent AI systems.")
+    p = _Parser(prog="squall", description="Chaos and load testing for multi-agent AI systems.",
+                epilog="exit codes: 0 pass, 1 a gate failed, 2 invalid input or usage, "
+                       "3 inconclusive or no gates, 4 aborted, 130 interrupted")
+    p.add_argument("--version", action="version", version=f"squall {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     v = sub.add_parser("validate", help="check a scenario file; exit 0 or 2")
-    v.add_argument("file", type=Path)
+    v.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
     _add_set(v)
 
     sub.add_parser("schema", help="print the scenario JSON Schema")
 
     r = sub.add_parser("run", help="run a scenario and score it")
-    r.add_argument("file", type=Path)
-    r.add_argument("--mode", choices=["sim", "live"], default="sim")
+    r.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
+    r.add_argument("--mode", choices=["sim", "live"], default="sim",
+                   help="sim: the discrete-event simulator (default); live: real HTTP load")
     r.add_argument("--out", type=Path, help="run directory (default runs/NAME-TIMESTAMP)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace a previous run already in --out")
     r.add_argument("--seed", type=int, help="override the scenario's seed")
     r.add_argument("--replications", type=_positive_int, default=1, metavar="R",
                    help="run R seeds in parallel; report each figure with a 95%% interval")
@@ -93,13 +134,14 @@ def _parser() -> argparse.ArgumentParser:
     _add_set(r)
 
     rep = sub.add_parser("report", help="re-score a run directory and render its report")
-    rep.add_argument("dir", type=Path)
+    rep.add_argument("dir", type=Path, help="a run directory (squall run --out)")
     _add_gates(rep)
 
     c = sub.add_parser("compare", help="compare a candidate run with a baseline run")
     c.add_argument("base", type=Path, help="the baseline run directory")
     c.add_argument("candidate", type=Path, help="the candidate run directory")
-    c.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    c.add_argument("--alpha", type=_probability, default=0.05,
+                   help="significance level, between 0 and 1 (default 0.05)")
     c.add_argument("--allow-different", action="store_true",
                    help="compare runs of differently named scenarios")
     c.add_argument("--out", type=Path, help="write the comparison as JSON")
@@ -109,7 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_gates(c)
 
     sw = sub.add_parser("sweep", help="simulate a grid of scenario variants")
-    sw.add_argument("file", type=Path)
+    sw.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
     sw.add_argument("--param", dest="params", action="append", default=[], required=True,
                     metavar="PATH=VALUES",
                     help="a field and its values: 4,8,16 or 2..10 or 0.5..2:0.5 (repeatable)")
@@ -123,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demand", help="demand curves")
     dsub = d.add_subparsers(dest="demand_command", required=True, parser_class=_Parser)
     plot = dsub.add_parser("plot", help="plot the demand curve and the realised arrivals")
-    plot.add_argument("file", type=Path)
+    plot.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
     plot.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
     plot.add_argument("--seed", type=int)
     plot.add_argument("--window", default="10s", help="bin width of realised arrivals")
@@ -165,38 +207,60 @@ def _cmd_schema(_args: argparse.Namespace) -> int:
     return 0
 
 
+_VERDICT_LINE = {Verdict.NONE: "NO VERDICT"}
+
+
+def verdict_line(summary: Summary) -> str:
+    """``PASS``, ``FAIL`` …; a run without gates says it has no verdict, and why."""
+    head = _VERDICT_LINE.get(summary.verdict, summary.verdict.value.upper())
+    if summary.verdict is Verdict.NONE:
+        head += " (the run has no gates: add gates to the scenario or --gate)"
+    elif summary.verdict is Verdict.INCONCLUSIVE and summary.missing:
+        head += " (the run is partial or damaged: see the notes)"
+    return head
+
+
 def _print_summary(summary: Summary, out: Path, quiet: bool) -> None:
     from harness.units import format_duration
 
-    line = f"{summary.verdict.value.upper()}: {summary.scenario} ({summary.mode}) → {out}"
+    line = f"{verdict_line(summary)}: {summary.scenario} ({summary.mode}) → {out}"
     if quiet:
         print(line)
         return
     r, m = summary.requests, summary.metrics
+    reps = summary.replications
 
     def pct(x: float | None) -> str:
         return "-" if x is None else f"{100 * x:.2f}%"
 
+    over = f" over {reps} replications" if reps > 1 else ""
     print(f"requests  {r.total} total · {r.ok} ok · {r.error} error · {r.timeout} timeout · "
-          f"{r.rejected} rejected · {r.dropped} dropped")
+          f"{r.rejected} rejected · {r.dropped} dropped{over}")
     print(f"SLA       attainment {pct(summary.sla.attainment)} · windows "
           f"{pct(summary.sla.window_adherence)} · p95 {format_duration(summary.latency_s.p95)} "
           f"· p99 {format_duration(summary.latency_s.p99)}")
     for rec in summary.recovery:
         if rec.absorbed:
             how = "absorbed"
+        elif rec.unknown:
+            how = "recovery unknown (the records end first)"
         elif rec.recovery_time_s is None:
             how = "never recovered"
         else:
             how = f"recovered in {format_duration(rec.recovery_time_s)}"
+        if rec.confounded_by:
+            how += f" (confounded with {', '.join(rec.confounded_by)})"
         print(f"fault     {rec.fault} ({rec.kind} {rec.target}): {how}")
     cost = summary.cost
     per = "-" if cost.per_good_request_usd is None else f"${cost.per_good_request_usd:.5f}"
-    print(f"cost      ${cost.total_usd or 0:.4f} total · {per} per good request · "
+    each = " per replication (mean)" if reps > 1 else " total"
+    print(f"cost      ${cost.total_usd or 0:.4f}{each} · {per} per good request · "
           f"resilience score {m.get('resilience_score')}")
     for g in summary.gates:
         mark = {"pass": "✓", "fail": "✗"}.get(g.status.value, "?")
         print(f"gate  {mark} {g.name}  (value {g.shown()}{'; ' + g.reason if g.reason else ''})")
+    for note in summary.missing:
+        print(f"note      {note}")
     print(line)
 
 
@@ -211,10 +275,16 @@ def _parsed(texts: Sequence[str], parse: Callable[[str], T], flag: str) -> list[
     return out
 
 
-def _gates(args: argparse.Namespace) -> list[Gate]:
+def _gates(args: argparse.Namespace, scenario: Scenario | None = None) -> list[Gate]:
+    """The ``--gate`` options, parsed and, given the scenario, checked against it (a
+    fault, phase or workflow it does not have) before anything runs."""
     from harness.gates.spec import parse_gate
+    from harness.verdicts import check_gates
 
-    return _parsed(args.gates, parse_gate, "--gate")
+    gates = _parsed(args.gates, parse_gate, "--gate")
+    if scenario is not None:
+        check_gates(scenario, gates)
+    return gates
 
 
 def _ci_outputs(args: argparse.Namespace, summary: Summary, report: Path | None) -> None:
@@ -231,21 +301,35 @@ def _ci_outputs(args: argparse.Namespace, summary: Summary, report: Path | None)
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from harness.cli.execute import default_out_dir, execute, execute_replications
+    from harness.units import format_duration
 
-    gates = _gates(args)
+    _gates(args)  # a malformed gate is reported before the scenario is even read
     scenario = _load(args.file, args.overrides)
+    gates = _gates(args, scenario)
+    if args.warmup >= scenario.duration:
+        raise InputError(f"{format_duration(args.warmup)} is not shorter than the run "
+                         f"({format_duration(scenario.duration)}): nothing would be scored",
+                         source="--warmup")
     out = args.out or default_out_dir(scenario)
     common: dict[str, Any] = {
         "mode": args.mode, "out": out, "seed": args.seed,
         "source_text": args.file.read_text(encoding="utf-8"), "source_dir": args.file.parent,
         "overrides": args.overrides, "gates": gates, "warmup": args.warmup,
+        "overwrite": args.overwrite,
     }
-    if args.replications > 1:
-        summary = execute_replications(scenario, replications=args.replications,
-                                       workers=args.workers, write_report=not args.no_report,
-                                       **common)
-    else:
-        summary = execute(scenario, write_report=not args.no_report, **common)
+    try:
+        if args.replications > 1:
+            summary = execute_replications(scenario, replications=args.replications,
+                                           workers=args.workers,
+                                           write_report=not args.no_report, **common)
+        else:
+            summary = execute(scenario, write_report=not args.no_report, **common)
+    except KeyboardInterrupt:
+        if (out / "run.json").exists():
+            print(f"squall: the partial run is in {out}: `squall report {out}` scores what "
+                  "it recorded (its verdict can be no better than inconclusive)",
+                  file=sys.stderr)
+        raise
     report = None if args.no_report else out / "report.html"
     _print_summary(summary, out, args.quiet)
     if report is not None and not args.quiet:
@@ -256,13 +340,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from harness.cli.execute import rescore
+    from harness.verdicts import saved
 
     summary = rescore(args.dir, gates=_gates(args))
-    print(f"{summary.verdict.value.upper()}: report written to {args.dir / 'report.html'}")
+    if saved(summary):
+        print(f"{verdict_line(summary)}: report written to {args.dir / 'report.html'}")
+    else:
+        print(f"{verdict_line(summary)}: summary.json and report.html kept as they were")
     for note in summary.missing:
         print(f"note: {note}", file=sys.stderr)
     _ci_outputs(args, summary, args.dir / "report.html")
-    return 0
+    return EXIT[summary.verdict]
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -372,16 +460,47 @@ _COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    previous = _install_sigterm()
     try:
         return _COMMANDS[args.command](args)
     except InputError as exc:
         print(f"squall: {exc.render()}", file=sys.stderr)
         return EXIT_INVALID
-    except KeyboardInterrupt:
-        print("squall: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"squall: {what}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the file system said no: name the file, never a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"squall: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except MemoryError:
+        print("squall: out of memory: the work is too large for this machine "
+              "(see `squall validate` for its size)", file=sys.stderr)
+        return EXIT_NO_VERDICT
+    except Exception as exc:  # a bug: never let it pass for a failed gate (exit 1)
+        print(f"squall: internal error: {type(exc).__name__}: {exc}\n"
+              "squall: this is a bug in Squall; no verdict was reached (set "
+              "SQUALL_DEBUG=1 for the traceback)", file=sys.stderr)
+        if os.environ.get("SQUALL_DEBUG"):
+            traceback.print_exc()
+        return EXIT_NO_VERDICT
+    finally:
+        _restore_sigterm(previous)
+
+
+def _install_sigterm() -> Any:
+    """SIGTERM stops a command the way Ctrl-C does (in the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

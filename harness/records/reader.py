@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from pyarrow import ipc
 
 from harness.errors import InputError
+from harness.outcomes import RunStatus
 from harness.records.schema import TABLES
 
 __all__ = ["RunData", "read_run"]
@@ -48,6 +49,28 @@ class RunData:
         return _table(self.directory, "spans", [], columns)
 
 
+#: Columns a table cannot be scored without; newer optional columns (``ttft_s``) may be
+#: absent in older runs.
+OPTIONAL = {"ttft_s"}
+
+
+def _conform(table: pa.Table, name: str, columns: list[str] | None) -> pa.Table:
+    """``table`` with the schema's types; ``ValueError`` naming what does not fit (a
+    column missing, or of another type) so a damaged table is never half-read."""
+    schema = TABLES[name]
+    wanted = [c for c in (columns if columns is not None else schema.names) if c in schema.names]
+    lacking = [c for c in wanted if c not in table.column_names and c not in OPTIONAL]
+    if lacking:
+        raise ValueError(f"lacks the column{'s' if len(lacking) > 1 else ''} "
+                         f"{', '.join(lacking)}")
+    present = [c for c in wanted if c in table.column_names]
+    target = pa.schema([schema.field(c) for c in present])
+    try:
+        return table.select(present).cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise ValueError(f"has columns of the wrong type ({exc})") from None
+
+
 def _stream(path: Path, columns: list[str] | None = None) -> tuple[pa.Table | None, bool]:
     """Batches of an Arrow stream up to the first damaged one; (table, was_truncated)."""
     batches = []
@@ -76,23 +99,31 @@ def _table(directory: Path, name: str, missing: list[str],
     stream = directory / f".{name}.arrows"
     if parquet.exists():
         try:
-            if columns is not None:  # older runs may lack newer columns: read what is there
-                present = set(pq.read_schema(parquet).names)
-                columns = [c for c in columns if c in present]
-            frame: pd.DataFrame = pq.read_table(parquet, columns=columns).to_pandas()
+            present = set(pq.read_schema(parquet).names)
+            read = None if columns is None else [c for c in columns if c in present]
+            table = _conform(pq.read_table(parquet, columns=read), name, columns)
+            frame: pd.DataFrame = table.to_pandas()
             return frame
         except (pa.ArrowException, OSError) as exc:
             missing.append(f"{name}.parquet is unreadable ({exc.__class__.__name__})")
+        except ValueError as exc:
+            missing.append(f"{name}.parquet {exc}")
     if stream.exists():
         table, truncated = _stream(stream, columns)
         if table is not None:
+            try:
+                table = _conform(table, name, columns)
+            except ValueError as exc:
+                missing.append(f".{name}.arrows {exc}")
+                return None
             note = "the run did not finish" + ("; its last batch was damaged" if truncated else "")
             missing.append(f"{name}: {table.num_rows} rows recovered from the stream ({note})")
             recovered: pd.DataFrame = table.to_pandas()
             return recovered
         missing.append(f"{name}: the stream holds no complete batch")
         return None
-    missing.append(f"{name}.parquet is missing")
+    if not parquet.exists():
+        missing.append(f"{name}.parquet is missing")
     return None
 
 
@@ -145,7 +176,10 @@ def read_run(directory: str | Path) -> RunData:
     missing: list[str] = []
     meta = _json(directory / "run.json", missing) or {}
     status = meta.get("status")
-    if status not in (None, "complete"):
+    if status == RunStatus.RUNNING:
+        missing.append("the run did not finish: its status is still 'running' (the process "
+                       "was killed, or is still going)")
+    elif status not in (None, RunStatus.COMPLETE):
         missing.append(f"the run's status is {status!r}, not complete")
     requests = _table(directory, "requests", missing)
     if requests is None:

@@ -18,7 +18,7 @@ from faults.specs import (
     Target,
     TargetKind,
 )
-from harness.gates.spec import PHASES, Scope, parse_gate
+from harness.gates.spec import PHASES, Gate, Scope, parse_gate
 from harness.scenario.system import (
     AgentStep,
     DelegateStep,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from harness.scenario.model import Scenario
     from harness.scenario.system import System
 
-__all__ = ["cross_reference", "reachable_agents"]
+__all__ = ["cross_reference", "gate_problem", "reachable_agents"]
 
 Loc = tuple[str | int, ...]
 Found = Iterator[tuple[Loc, str]]
@@ -268,20 +268,26 @@ def _no_effect(system: System, fault: FaultSpecBase, loc: Loc) -> Found:
             "nothing to multiply; use add, or target the agents")
 
 
-def _check_gates(scenario: Scenario) -> Found:
-    faults = [f.id for f in scenario.fault_list if f.id]
-    for i, text in enumerate(scenario.gates):
-        gate = parse_gate(text)
-        if gate.scope is Scope.PHASE and gate.scope_name not in (*PHASES, *faults):
+def gate_problem(scenario: Scenario, gate: Gate) -> str | None:
+    """What is wrong with ``gate``'s scope in ``scenario`` (a phase, fault or workflow
+    that does not exist), or None."""
+    if gate.scope is Scope.PHASE and gate.scope_name not in PHASES:
+        faults = [f.id for f in scenario.fault_list if f.id]
+        if gate.scope_name not in faults:
             known = [*PHASES, *faults]
-            yield ("gates", i), (
-                f"no phase or fault named {gate.scope_name!r}"
-                f"{did_you_mean(gate.scope_name or '', known)}; phases: {', '.join(PHASES)}; "
-                f"faults: {', '.join(faults) or 'none'}"
-            )
-        if gate.scope is Scope.WORKFLOW and gate.scope_name not in scenario.system.workflows:
-            yield ("gates", i), _missing("workflow", gate.scope_name or "",
-                                         scenario.system.workflows)
+            return (f"no phase or fault named {gate.scope_name!r}"
+                    f"{did_you_mean(gate.scope_name or '', known)}; phases: "
+                    f"{', '.join(PHASES)}; faults: {', '.join(faults) or 'none'}")
+    if gate.scope is Scope.WORKFLOW and gate.scope_name not in scenario.system.workflows:
+        return _missing("workflow", gate.scope_name or "", scenario.system.workflows)
+    return None
+
+
+def _check_gates(scenario: Scenario) -> Found:
+    for i, text in enumerate(scenario.gates):
+        problem = gate_problem(scenario, parse_gate(text))
+        if problem:
+            yield ("gates", i), problem
 
 
 def _check_demand(scenario: Scenario) -> Found:

@@ -29,10 +29,13 @@ Figure = float | None
 
 
 class Verdict(StrEnum):
-    PASS = "pass"
-    FAIL = "fail"
+    PASS = "pass"  #: every gate passed on a complete, undamaged run
+    FAIL = "fail"  #: a gate failed
+    #: no verdict could be reached: an interval straddles a threshold, or the run is
+    #: partial or damaged (a run that did not finish can never pass)
     INCONCLUSIVE = "inconclusive"
-    ABORTED = "aborted"
+    ABORTED = "aborted"  #: a stop condition fired
+    NONE = "none"  #: the run has no gates: there is nothing to pass
 
 
 class GateStatus(StrEnum):
@@ -88,6 +91,11 @@ class RecoverySummary(_Model):
     time_to_detect_s: Figure = None
     recovery_time_s: Figure = None
     recovery_after_end_s: Figure = None
+    #: Faults whose impact overlaps this one's: its figures cannot be told apart from
+    #: theirs (see :mod:`harness.scoring.recovery`).
+    confounded_by: list[str] = Field(default_factory=list)
+    #: The records end before recovery could be confirmed: recovery is unknown, not never.
+    unknown: bool = False
 
 
 class CostSummary(_Model):
@@ -116,6 +124,7 @@ class PhaseSummary(_Model):
     end_s: float
     seconds: float
     metrics: dict[str, Figure] = Field(default_factory=dict)
+    intervals: dict[str, tuple[float, float] | None] = Field(default_factory=dict)
 
 
 class GateResult(_Model):
@@ -162,4 +171,6 @@ class Summary(_Model):
     replications: int = 1
     seeds: list[int] = Field(default_factory=list)
     intervals: dict[str, tuple[float, float] | None] = Field(default_factory=dict)
+    workflow_intervals: dict[str, dict[str, tuple[float, float] | None]] = Field(
+        default_factory=dict)
     samples: dict[str, list[Figure]] = Field(default_factory=dict)

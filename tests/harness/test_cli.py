@@ -214,15 +214,43 @@ def test_warmup_leaves_the_first_arrivals_out(scenario: Path, tmp_path: Path) ->
     assert exc.value.code == 2
 
 
-def test_a_damaged_run_is_scored_from_what_is_left(scenario: Path, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_damaged_run_is_scored_from_what_is_left_and_never_passes(
+        scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    main(["run", str(scenario), "--out", str(out), "-q"])
+    assert main(["run", str(scenario), "--out", str(out), "-q"]) == 0
+    (out / "summary.json").unlink()  # nothing intact to keep: the damaged re-score is saved
     (out / "spans.parquet").write_bytes(b"garbage")
     (out / "events.jsonl").write_text("{half a line")
-    assert main(["report", str(out)]) == 0
+    assert main(["report", str(out)]) == 3
     summary = json.loads((out / "summary.json").read_text())
     assert summary["requests"]["total"] > 0
+    assert summary["verdict"] == "inconclusive"
+    assert all(g["status"] == "pass" for g in summary["gates"])
     assert any("spans are missing" in m for m in summary["missing"])
     assert any("unreadable lines" in m for m in summary["missing"])
     assert "note:" in capsys.readouterr().err
+
+
+def test_a_rescore_of_damaged_records_keeps_the_good_summary(
+        scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["run", str(scenario), "--out", str(out), "-q"]) == 0
+    good = (out / "summary.json").read_bytes()
+    report = (out / "report.html").read_bytes()
+    data = (out / "requests.parquet").read_bytes()
+    (out / "requests.parquet").write_bytes(data[: len(data) // 2])  # truncated
+    assert main(["report", str(out), "--gate", "recovery.max <= 3m"]) == 3
+    assert (out / "summary.json").read_bytes() == good
+    assert (out / "report.html").read_bytes() == report
+    captured = capsys.readouterr()
+    assert "requests.parquet is unreadable" in captured.err
+    assert "kept" in captured.out
+
+
+def test_report_exits_1_when_a_gate_fails(scenario: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["run", str(scenario), "--out", str(out), "-q", "--no-report"]) == 0
+    junit = tmp_path / "gates.xml"
+    assert main(["report", str(out), "--gate", "latency.p95 < 1ms", "--junit", str(junit)]) == 1
+    assert "<failure" in junit.read_text()
+    assert json.loads((out / "summary.json").read_text())["verdict"] == "fail"

@@ -24,6 +24,7 @@ DAY = textwrap.dedent("""\
       - {{id: flaky, kind: error, target: agent.worker, at: 30m, duration: 20m,
           probability: 30%}}
     sla: {{objective: 2s}}
+    gates: ["attainment >= 50%"]
 """)
 
 

@@ -43,7 +43,8 @@ def test_library_scenario_runs_and_summarises(path: Path, tmp_path: Path) -> Non
     for rec in summary["recovery"]:
         assert {"fault", "kind", "start_s", "end_s", "time_to_detect_s",
                 "recovery_time_s"} <= set(rec)
-    assert summary["verdict"] in {"pass", "fail", "inconclusive", "aborted"}
+    assert summary["verdict"] in {"pass", "fail", "inconclusive", "aborted", "none"}
+    assert (summary["verdict"] == "none") == (not summary["gates"])
     assert "<svg" in (tmp_path / "run" / "report.html").read_text()
 
 
