@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Param", "parse_param", "points"]
+__all__ = ["MAX_VALUES", "Param", "count", "parse_param", "points"]
 
 _RANGE = re.compile(r"^\s*(-?[\d.]+)\s*\.\.\s*(-?[\d.]+)\s*(?::\s*([\d.]+))?\s*$")
 
@@ -43,15 +43,26 @@ def _split(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
+#: Values one parameter may take.
+MAX_VALUES = 1000
+
+
 def _range(match: re.Match[str]) -> list[str]:
+    """The values of a range, counted before any is made (``1..1e9`` must not fill
+    memory on its way to being refused)."""
     lo, hi, step = match[1], match[2], match[3]
-    if step is None and "." not in lo + hi:
-        return [str(v) for v in range(int(lo), int(hi) + 1)]
-    start, stop, size = float(lo), float(hi), float(step or 1)
+    try:
+        start, stop, size = float(lo), float(hi), float(step or 1)
+    except ValueError:
+        raise ValueError(f"cannot read the range {match[0].strip()!r}") from None
     if size <= 0:
         return []
-    n = math.floor((stop - start) / size + 1e-9) + 1
-    return [f"{start + i * size:g}" for i in range(max(n, 0))]
+    n = max(math.floor((stop - start) / size + 1e-9) + 1, 0)
+    if n > MAX_VALUES:
+        raise ValueError(f"{n:,} values: a parameter takes at most {MAX_VALUES}")
+    if step is None and "." not in lo + hi:
+        return [str(v) for v in range(int(lo), int(hi) + 1)]
+    return [f"{start + i * size:g}" for i in range(n)]
 
 
 def parse_param(text: str) -> Param:
@@ -63,9 +74,15 @@ def parse_param(text: str) -> Param:
     values = _range(match) if match else _split(raw)
     if not values:
         raise ValueError(f"no values in {raw!r}")
-    if len(values) > 1000:
-        raise ValueError(f"{len(values)} values: a parameter takes at most 1000")
+    if len(values) > MAX_VALUES:
+        raise ValueError(f"{len(values)} values: a parameter takes at most {MAX_VALUES}")
     return Param(path.strip(), tuple(values))
+
+
+def count(params: Sequence[Param], samples: int | None = None) -> int:
+    """How many points :func:`points` would make, without making them."""
+    total = math.prod(len(p.values) for p in params)
+    return total if samples is None else min(samples, total)
 
 
 def points(params: Sequence[Param], samples: int | None = None, seed: int = 0

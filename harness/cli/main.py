@@ -35,6 +35,7 @@ EXIT = {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.INCONCLUSIVE: 3, Verdict.NONE:
 EXIT_INVALID = 2
 EXIT_NO_VERDICT = 3
 EXIT_INTERRUPTED = 130
+MAX_PLOT_BINS = 100_000
 
 
 class Terminated(KeyboardInterrupt):
@@ -97,9 +98,17 @@ def _add_gates(p: argparse.ArgumentParser) -> None:
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:
+    """The options of every command that reads a scenario."""
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
                    help="override a scenario field, e.g. system.agents.orders.replicas=4 "
                         "(repeatable)")
+    p.add_argument("--allow-path", dest="allow_paths", action="append", default=[],
+                   type=Path, metavar="DIR",
+                   help="let the scenario read trace files under DIR too (by default only "
+                        "under the scenario's own directory; repeatable)")
+    p.add_argument("--limit", dest="limits", action="append", default=[], metavar="NAME=N",
+                   help="raise a work limit, e.g. arrivals=5e7 (limits: arrivals, replicas, "
+                        "samples, ticks, faults, points; repeatable)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -160,6 +169,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--seed", type=int, default=0, help="seed for --samples")
     sw.add_argument("--workers", type=_positive_int, help="processes (default: one per core)")
     sw.add_argument("--out", type=Path, help="sweep directory (default runs/NAME-sweep-TIMESTAMP)")
+    sw.add_argument("--overwrite", action="store_true",
+                    help="replace a previous sweep already in --out")
     _add_set(sw)
 
     d = sub.add_parser("demand", help="demand curves")
@@ -173,10 +184,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _load(path: Path, overrides: Sequence[str]):  # type: ignore[no-untyped-def]
+def _load(args: argparse.Namespace) -> Scenario:
+    """The scenario of ``args.file``, overridden, validated and within its work limits."""
+    from harness.limits import check_scenario
     from harness.scenario.loader import load_scenario
 
-    return load_scenario(path, overrides)
+    scenario = load_scenario(args.file, args.overrides, allow_paths=args.allow_paths)
+    check_scenario(scenario, _limits(args), source=str(args.file))
+    return scenario
+
+
+def _limits(args: argparse.Namespace) -> dict[str, float]:
+    from harness.limits import parse_limits
+
+    return parse_limits(args.limits)
 
 
 def _count(n: int, noun: str) -> str:
@@ -184,9 +205,10 @@ def _count(n: int, noun: str) -> str:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from harness.limits import estimate
     from harness.units import format_duration
 
-    scenario = _load(args.file, args.overrides)
+    scenario = _load(args)
     expected = scenario.demand.build_curve(scenario.seed).integral(0.0, scenario.duration)
     system = scenario.system
     parts = [_count(len(system.agents), "agent"), _count(len(system.endpoints), "endpoint"),
@@ -194,6 +216,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
              _count(len(scenario.faults), "fault"), _count(len(scenario.gates), "gate")]
     print(f"ok: {scenario.name} — {', '.join(parts)}; about {expected:,.0f} arrivals over "
           f"{format_duration(scenario.duration)}")
+    work = estimate(scenario)
+    print(f"work: up to {work['replicas']:,.0f} replicas, {work['samples']:,.0f} timeseries "
+          f"rows (limits: squall run --limit NAME=N raises them)")
     return 0
 
 
@@ -304,7 +329,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from harness.units import format_duration
 
     _gates(args)  # a malformed gate is reported before the scenario is even read
-    scenario = _load(args.file, args.overrides)
+    scenario = _load(args)
     gates = _gates(args, scenario)
     if args.warmup >= scenario.duration:
         raise InputError(f"{format_duration(args.warmup)} is not shorter than the run "
@@ -396,43 +421,77 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return EXIT[result.verdict]
 
 
+def _short_names(paths: Sequence[str]) -> list[str]:
+    """The shortest trailing part of each dotted path that tells it from the others
+    (``replicas.max`` beside ``recovery.max``, not two columns named ``max``)."""
+    out = []
+    for path in paths:
+        parts = path.split(".")
+        for k in range(1, len(parts) + 1):
+            name = ".".join(parts[-k:])
+            if sum(p == name or p.endswith("." + name) for p in paths) == 1:
+                break
+        out.append(name)
+    return out
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from harness.cli.grid import parse_param, points
+    from harness.cli.grid import count, parse_param
+    from harness.limits import check_count
     from harness.parallel import local_executor
 
     params = _parsed(args.params, parse_param, "--param")
-    count = len(points(params, args.samples, args.seed))
+    total = count(params, args.samples)
+    check_count("points", total, _limits(args), source="--param")
     # Workers start importing the simulator now, while this process loads and validates.
-    executor = local_executor(args.workers, count)
+    executor = local_executor(args.workers, total)
 
     from harness.cli.sweep import run_sweep
     from harness.metrics import format_value
 
-    scenario = _load(args.file, args.overrides)
+    scenario = _load(args)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = args.out or Path("runs") / f"{scenario.name}-sweep-{stamp}"
-    print(f"sweeping {count} point(s) of {scenario.name} → {out}")
+    print(f"sweeping {total} point(s) of {scenario.name} → {out}", flush=True)
+
+    def progress(done: int, of: int) -> None:
+        print(f"  point {done}/{of} done", file=sys.stderr, flush=True)
+
     result = run_sweep(args.file, params, out=out, samples=args.samples, seed=args.seed,
-                       overrides=args.overrides, executor=executor)
+                       overrides=args.overrides, executor=executor,
+                       allow_paths=args.allow_paths, limits=_limits(args),
+                       overwrite=args.overwrite, progress=progress)
     names = [p.path for p in params]
     shown = ["attainment", "latency.p95", "recovery.max", "cost.total_usd"]
-    print("  ".join(f"{n.split('.')[-1]:>10}" for n in names)
-          + "".join(f"{c.split('.')[-1]:>13}" for c in shown) + "  verdict")
+    headers = _short_names([*names, *shown])
+    width = max(10, *(len(h) for h in headers))
+    print("point  " + "".join(f"{h:>{width + 2}}" for h in headers) + "  verdict")
     for _, row in result.table.iterrows():
-        print("  ".join(f"{row[n]!s:>10}" for n in names)
-              + "".join(f"{format_value(c, row[c]):>13}" for c in shown)
+        cells = [str(row[n]) for n in names] + [format_value(c, row[c]) for c in shown]
+        print(f"{int(row['point']):>5}  " + "".join(f"{c:>{width + 2}}" for c in cells)
               + f"  {row['verdict']}")
-    frontier = ", ".join(str(int(p)) for p in result.frontier["point"])
-    print(f"frontier (cost vs attainment): points {frontier or '-'}")
+
+    def point(row: Any) -> str:
+        return ", ".join(f"{n}={row[n]}" for n in names)
+
+    print("frontier (no other point is both cheaper and better on attainment):")
+    for _, row in result.frontier.iterrows():
+        print(f"  point {int(row['point'])}: {point(row)} — "
+              f"{format_value('attainment', row['attainment'])} attainment, "
+              f"{format_value('cost.total_usd', row['cost.total_usd'])}")
     print(f"report    {out / 'sweep.html'}")
-    if result.best is None:
-        print("no configuration passes every gate")
-        return EXIT[Verdict.FAIL]
-    best = ", ".join(f"{n}={result.best[n]}" for n in names)
-    print(f"cheapest passing: {best} (${result.best['cost.total_usd']:.4f})")
     print(f"results   {out / 'sweep.csv'}")
+    verdicts = set(result.table["verdict"])
+    if verdicts <= {Verdict.NONE.value}:
+        print("NO VERDICT: the scenario has no gates, so no point can pass; add gates")
+        return EXIT[Verdict.NONE]
+    if result.best is None:
+        print("FAIL: no configuration passes every gate")
+        return EXIT[Verdict.FAIL]
+    print(f"cheapest passing: {point(result.best)} "
+          f"(${result.best['cost.total_usd']:.4f})")
     return 0
 
 
@@ -446,7 +505,10 @@ def _cmd_demand(args: argparse.Namespace) -> int:
             raise ValueError("must be positive")
     except ValueError as exc:
         raise InputError(str(exc), source="--window") from None
-    scenario = _load(args.file, args.overrides)
+    scenario = _load(args)
+    if scenario.duration / window > MAX_PLOT_BINS:
+        raise InputError(f"{scenario.duration / window:,.0f} bars: a plot takes at most "
+                         f"{MAX_PLOT_BINS:,}; use a wider --window", source="--window")
     counts = plot_demand(scenario, args.output, seed=args.seed, window=window)
     print(f"wrote {args.output}: {counts} arrivals")
     return 0

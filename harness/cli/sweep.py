@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import shutil
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ from typing import Any
 import pandas as pd
 
 from harness.cli.execute import execute
-from harness.cli.grid import Param, points
+from harness.cli.grid import Param, count, points
 from harness.errors import InputError, Problem
+from harness.limits import check_count, check_scenario
 from harness.parallel import Executor
 from harness.scenario.loader import load_scenario
 
@@ -35,14 +37,16 @@ class PointJob:
     scenario_file: str
     overrides: tuple[str, ...]
     out: str
+    allow_paths: tuple[str, ...] = ()
 
 
 def run_point(job: PointJob) -> dict[str, Any]:
     """Simulate one point (in a worker process); its row of the results table."""
-    scenario = load_scenario(job.scenario_file, job.overrides)
+    scenario = load_scenario(job.scenario_file, job.overrides,
+                             allow_paths=[Path(p) for p in job.allow_paths])
     summary = execute(scenario, mode="sim", out=Path(job.out),
                       source_dir=Path(job.scenario_file).parent, overrides=job.overrides,
-                      command=["squall", "sweep"], write_report=False)
+                      command=["squall", "sweep"], write_report=False, overwrite=True)
     row: dict[str, Any] = {k: summary.metrics.get(k) for k in COLUMNS}
     row["verdict"] = summary.verdict.value
     row["gates_passed"] = sum(g.status.value == "pass" for g in summary.gates)
@@ -76,26 +80,57 @@ class SweepResult:
         return {"points": len(self.table), "best": self.best, "frontier": rows(self.frontier)}
 
 
+SWEEP_FILES = ("sweep.csv", "sweep.parquet", "sweep.json", "sweep.html")
+
+
+def prepare_sweep_dir(out: Path, *, overwrite: bool = False) -> None:
+    """Create a sweep directory; a previous sweep there is replaced only with
+    ``overwrite``, and a directory of anything else never is."""
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a directory", source=str(out))
+    if out.is_dir() and any(out.iterdir()):
+        if not any((out / name).exists() for name in (*SWEEP_FILES, "points")):
+            raise InputError("is a non-empty directory that is not a sweep directory: "
+                             "choose another --out", source=str(out))
+        if not overwrite:
+            raise InputError("already holds a sweep: choose another --out, or pass "
+                             "--overwrite to replace it", source=str(out))
+        for name in SWEEP_FILES:
+            (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / "points", ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+
 def run_sweep(scenario_file: Path, params: Sequence[Param], *, out: Path,
               executor: Executor, samples: int | None = None, seed: int = 0,
-              overrides: Sequence[str] = ()) -> SweepResult:
-    """Validate every point, simulate them all, and write sweep.csv / .parquet / .json."""
+              overrides: Sequence[str] = (), allow_paths: Sequence[Path] = (),
+              limits: Mapping[str, float] | None = None, overwrite: bool = False,
+              progress: Callable[[int, int], None] | None = None) -> SweepResult:
+    """Validate every point (each within ``limits``), simulate them all, and write
+    sweep.csv / .parquet / .json; ``progress(done, total)`` after each point."""
+    check_count("points", count(params, samples), limits)
     grid = points(params, samples, seed)
     problems: list[Problem] = []
     for point in grid:  # fail fast: every point must be a valid scenario
         sets = [*overrides, *(f"{k}={v}" for k, v in point.items())]
         try:
-            load_scenario(scenario_file, sets)
+            scenario = load_scenario(scenario_file, sets, allow_paths=allow_paths)
+            check_scenario(scenario, limits, source=", ".join(f"{k}={v}"
+                                                               for k, v in point.items()))
         except InputError as exc:
             problems += [p for p in exc.problems if p not in problems]
     if problems:
         raise InputError(problems)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_sweep_dir(out, overwrite=overwrite)
     jobs = [PointJob(i, str(scenario_file),
                      (*overrides, *(f"{k}={v}" for k, v in point.items())),
-                     str(out / "points" / f"p-{i:04d}"))
+                     str(out / "points" / f"p-{i:04d}"), tuple(str(p) for p in allow_paths))
             for i, point in enumerate(grid)]
-    rows = list(executor.map(run_point, jobs))
+    rows = []
+    for row in executor.map(run_point, jobs):
+        rows.append(row)
+        if progress is not None:
+            progress(len(rows), len(jobs))
     table = pd.DataFrame([{"point": i, **point, **row}
                           for i, (point, row) in enumerate(zip(grid, rows, strict=True))])
     passing = table[table["verdict"] == "pass"].sort_values("cost.total_usd")

@@ -87,6 +87,12 @@ class ArrivalTrace(Curve):
         return ticks[(ticks > t0) & (ticks < t1)]
 
 
+#: The largest trace file read (about 20 million rows).
+MAX_TRACE_BYTES = 256 << 20
+#: An arrival trace used as a curve is binned; more bins than this is refused.
+MAX_BINS = 50_000_000
+
+
 def _parse_time(text: str) -> float | datetime:
     try:
         return parse_duration(text)
@@ -95,13 +101,16 @@ def _parse_time(text: str) -> float | datetime:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"time {text!r} is not seconds, a duration or an ISO timestamp") from None
+        raise ValueError("the time is not seconds, a duration or an ISO timestamp") from None
 
 
 def _read(path: Path, columns: list[str], origin: str) -> tuple[list[int], list[list[str]]]:
     """Rows of the wanted columns, with their line numbers."""
     if not path.is_file():
         raise InputError(f"trace file not found: {path}", source=origin)
+    if path.stat().st_size > MAX_TRACE_BYTES:
+        raise InputError(f"trace {path} is larger than {MAX_TRACE_BYTES >> 20} MB: "
+                         "too large to read (aggregate it to a rate trace)", source=origin)
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))
@@ -116,10 +125,8 @@ def _read(path: Path, columns: list[str], origin: str) -> tuple[list[int], list[
     if any(name in header for name in columns):
         missing = [name for name in columns if name not in header]
         if missing:
-            raise InputError(
-                f"trace {path} has no column {missing[0]!r} (columns: {', '.join(header)})",
-                source=origin,
-            )
+            raise InputError(f"trace {path} has no column {missing[0]!r} in its header",
+                             source=origin)
         positions = [header.index(name) for name in columns]
         numbered = numbered[1:]
         if not numbered:
@@ -129,7 +136,7 @@ def _read(path: Path, columns: list[str], origin: str) -> tuple[list[int], list[
             _parse_time(numbered[0][1][0].strip())
         except ValueError:  # a header naming other columns
             raise InputError(
-                f"trace {path}: header {', '.join(header)} lacks {', '.join(columns)}",
+                f"trace {path}: its header names none of the columns {', '.join(columns)}",
                 source=origin,
             ) from None
     lines, values = [], []
@@ -188,7 +195,7 @@ def load_rate_trace(
                 raise ValueError
         except ValueError:
             problems.append(
-                Problem(f"rate {row[1]!r} is not a number >= 0", source=str(path), line=n)
+                Problem("the rate is not a number >= 0", source=str(path), line=n)
             )
     if len(rows) < 2 and not problems:
         problems.append(Problem("a rate trace needs at least two rows", source=str(path)))
@@ -203,4 +210,8 @@ def load_arrival_trace(
     lines, rows = _read(path, [time_column], origin)
     times, problems = _times(path, lines, [r[0] for r in rows], compress)
     _fail(problems)
+    span = float(times.max(initial=0.0))
+    if span / bin_s > MAX_BINS:
+        raise InputError(f"trace {path} spans {span:.6g} s: with a bin of {bin_s:g} s that is "
+                         f"more than {MAX_BINS:,} bins; use a larger bin", source=origin)
     return ArrivalTrace(times, bin_s)

@@ -80,8 +80,12 @@ def _check_workflows(system: System) -> Found:
 
 
 def _check_agents(system: System) -> Found:
+    reachable = reachable_agents(system)
     for name, agent in system.agents.items():
         loc: Loc = ("system", "agents", name)
+        if name not in reachable:
+            yield loc, (f"agent {name!r} is never called: no workflow step, fallback or "
+                        "low-priority route reaches it (a typo?)")
         for i, call in enumerate(agent.llm):
             if call.endpoint not in system.endpoints:
                 yield (*loc, "llm", i, "endpoint"), _missing("endpoint", call.endpoint,
@@ -247,9 +251,26 @@ def _check_faults(scenario: Scenario) -> Found:
             yield from _no_effect(system, fault, loc)
 
 
+def _radius_total(system: System, target: Target) -> int | None:
+    """How many replicas (agents) or slots (servers) a fault's ``count`` can take."""
+    if target.kind is TargetKind.AGENT:
+        return system.agents[target.name].replicas.upper
+    if target.kind in (TargetKind.ENDPOINT, TargetKind.TOOL):
+        table: Mapping[str, Endpoint | Tool] = (
+            system.endpoints if target.kind is TargetKind.ENDPOINT else system.tools)
+        return table[target.name].concurrency
+    return None
+
+
 def _no_effect(system: System, fault: FaultSpecBase, loc: Loc) -> Found:
     """Faults whose parameters cannot change anything on this particular target."""
     target = fault.parsed_target
+    count = getattr(fault, "count", None)
+    total = _radius_total(system, target)
+    if count is not None and total is not None and count > total:
+        unit = "replicas" if target.kind is TargetKind.AGENT else "slots"
+        yield (*loc, "count"), (f"count {count} is more than the {total} {unit} {target} can "
+                                "ever have")
     servers: Mapping[str, Endpoint | Tool] = (
         system.endpoints if target.kind is TargetKind.ENDPOINT else system.tools)
     if isinstance(fault, PartialOutageFault) and target.kind in (

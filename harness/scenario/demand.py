@@ -182,6 +182,23 @@ class DiurnalSpec(_Kind):
         return c.Diurnal(d.min, d.max, d.peak_at, d.period, d.start_at)
 
 
+def trace_path(file: str, context: dict[str, Any]) -> Path:
+    """Where a trace named ``file`` is read from: relative to the scenario's directory,
+    and inside it (or inside a directory the user allowed with ``--allow-path``), so a
+    scenario cannot make Squall read any file on the machine. A scenario restored from
+    a run directory (``trusted``) was checked when it ran."""
+    base = Path(context.get("base_dir") or ".")
+    path = Path(file) if Path(file).is_absolute() else base / file
+    if context.get("trusted"):
+        return path
+    roots = [base, *(Path(p) for p in context.get("allow_paths", ()))]
+    resolved = path.resolve()
+    if not any(resolved.is_relative_to(root.resolve()) for root in roots):
+        raise ValueError(f"{file!r} is outside the scenario's directory: traces are read from "
+                         "there only (allow another directory with --allow-path DIR)")
+    return path
+
+
 class TraceParams(Spec):
     """A CSV trace; ``file`` is relative to the scenario file."""
 
@@ -196,10 +213,7 @@ class TraceParams(Spec):
 
     @model_validator(mode="after")
     def _load(self, info: ValidationInfo) -> TraceParams:
-        base = (info.context or {}).get("base_dir") if info.context else None
-        path = Path(self.file)
-        if not path.is_absolute() and base is not None:
-            path = Path(base) / path
+        path = trace_path(self.file, info.context or {})
         try:
             if self.format == "rate":
                 loaded: RateTrace | ArrivalTrace = load_rate_trace(

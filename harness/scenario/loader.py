@@ -83,12 +83,29 @@ def _set(data: Any, parts: list[str], value: Any, where: str) -> Loc:
             shown = ".".join(parts[:depth])
             raise InputError(f"{shown} is a value, not a mapping: cannot set {part!r} "
                              "inside it", source=where)
+        if part not in node and _is_named_map(loc):
+            # ``system.agents.workr`` must not conjure a new agent out of a typo
+            names = [str(k) for k in node]
+            shown = ".".join(str(x) for x in loc) or "(top level)"
+            raise InputError(f"{shown} has no entry {part!r}{did_you_mean(part, names)}; "
+                             f"entries: {', '.join(names) or 'none'} (--set changes existing "
+                             "entries only)", source=where)
         loc.append(part)
         if last:
             node[part] = value
         else:
             node = node.setdefault(part, {})
     return tuple(loc)
+
+
+def _is_named_map(loc: Sequence[PathItem]) -> bool:
+    """Whether the field at ``loc`` is a map of named things (agents, endpoints …)."""
+    tp: Any = Scenario
+    for item in loc:
+        tp = _child(tp, item)
+        if tp is None:
+            return False
+    return get_origin(_unwrap(tp)) is dict
 
 
 def _list_index(items: list[Any], part: str, where: str) -> int:
@@ -263,7 +280,7 @@ def _problems(exc: ValidationError, doc: Document, set_by: dict[Loc, str]) -> li
 
 
 def validate_data(doc: Document, overrides: Iterable[str] = (), *,
-                  base_dir: Path | None = None) -> Scenario:
+                  base_dir: Path | None = None, allow_paths: Sequence[Path] = ()) -> Scenario:
     """Validate a parsed document (after overrides) into a :class:`Scenario`."""
     data, set_by, bad_overrides = apply_overrides(doc.data, list(overrides))
     if not isinstance(data, dict):
@@ -271,7 +288,8 @@ def validate_data(doc: Document, overrides: Iterable[str] = (), *,
             f"a scenario is a mapping of keys (name, duration, system, ...), got "
             f"{type(data).__name__}", source=doc.source, line=1)])
     try:
-        scenario = Scenario.model_validate(data, context={"base_dir": base_dir})
+        scenario = Scenario.model_validate(
+            data, context={"base_dir": base_dir, "allow_paths": list(allow_paths)})
     except ValidationError as exc:
         found = _problems(exc, Document(data, doc.lines, doc.source), set_by)
         raise InputError([*found, *bad_overrides]) from None
@@ -283,13 +301,16 @@ def validate_data(doc: Document, overrides: Iterable[str] = (), *,
 
 
 def parse_scenario(text: str, source: str = "<scenario>", overrides: Iterable[str] = (), *,
-                   base_dir: Path | None = None, json_first: bool = False) -> Scenario:
-    """Parse and validate scenario text."""
+                   base_dir: Path | None = None, json_first: bool = False,
+                   allow_paths: Sequence[Path] = ()) -> Scenario:
+    """Parse and validate scenario text. Trace files are read from ``base_dir`` (or
+    ``allow_paths``) only."""
     return validate_data(parse_document(text, source, json_first=json_first), overrides,
-                         base_dir=base_dir)
+                         base_dir=base_dir, allow_paths=allow_paths)
 
 
-def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
+def load_scenario(path: str | Path, overrides: Iterable[str] = (), *,
+                  allow_paths: Sequence[Path] = ()) -> Scenario:
     """Load, override and validate a scenario file (YAML or JSON)."""
     path = Path(path)
     source = str(path)
@@ -306,4 +327,4 @@ def load_scenario(path: str | Path, overrides: Iterable[str] = ()) -> Scenario:
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", source=source) from None
     return parse_scenario(text, source, overrides, base_dir=path.parent,
-                          json_first=path.suffix.lower() == ".json")
+                          json_first=path.suffix.lower() == ".json", allow_paths=allow_paths)

@@ -87,6 +87,17 @@ class Scenario(Spec):
 
     @model_validator(mode="before")
     @classmethod
+    def _extensions(cls, data: Any) -> Any:
+        """Top-level keys starting with ``x-`` are the author's own (a place for YAML
+        anchors, as in Compose files): they are ignored."""
+        if isinstance(data, dict) and any(isinstance(k, str) and k.startswith("x-")
+                                          for k in data):
+            data = {k: v for k, v in data.items()
+                    if not (isinstance(k, str) and k.startswith("x-"))}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
     def _fault_ids(cls, data: Any) -> Any:
         """Give every fault without an ``id`` the id ``KIND-N``."""
         if isinstance(data, dict) and isinstance(data.get("faults"), list):

@@ -81,30 +81,64 @@ def _problem(message: str, source: str, mark: Any = None) -> Problem:
     return Problem(message, source=source, line=line)
 
 
+#: Values one document may expand to. Aliases (``*x``) repeat a node without repeating
+#: its text, so a few lines can stand for billions of values (a "billion laughs"): the
+#: expansion is counted and stopped here, long before memory runs out.
+MAX_VALUES = 250_000
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _Budget:
+    """Values left to build, and how many leading pairs of each flattened mapping came
+    from merge keys (a mapping reached again through an alias is flattened already)."""
+
+    __slots__ = ("left", "merged")
+
+    def __init__(self, values: int) -> None:
+        self.left = values
+        self.merged: dict[int, int] = {}
+
+    def spend(self, node: yaml.Node, source: str) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise InputError([_problem(
+                f"the document expands to more than {MAX_VALUES:,} values (through YAML "
+                "aliases?): not a scenario", source, node.start_mark)])
+
+
 def _build(loader: _Loader, node: yaml.Node, path: Path, *, lines: dict[Path, int],
-           problems: list[Problem], source: str) -> Any:
+           problems: list[Problem], source: str, budget: _Budget) -> Any:
+    budget.spend(node, source)
+    kw = {"lines": lines, "problems": problems, "source": source, "budget": budget}
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
+        if id(node) not in budget.merged:
+            own = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE)
+            loader.flatten_mapping(node)  # merged pairs (<<: *base) first, then its own
+            budget.merged[id(node)] = len(node.value) - own
+        merged = budget.merged[id(node)]
         out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = _build(loader, key_node, path, lines=lines, problems=problems, source=source)
+        from_merge: set[str] = set()
+        for i, (key_node, value_node) in enumerate(node.value):
+            key = _build(loader, key_node, path, **kw)
             if isinstance(key, list | dict):
                 problems.append(_problem("a key must be a plain value", source,
                                          key_node.start_mark))
                 continue
             key = key if isinstance(key, str) else str(key)
-            if key in out:
+            if i < merged:  # merged pairs come in precedence order: the last one wins
+                from_merge.add(key)
+            elif key in from_merge:  # the mapping's own key overrides a merged one
+                from_merge.discard(key)
+            elif key in out:
                 problems.append(_problem(f"duplicate key {key!r}", source, key_node.start_mark))
             lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _build(loader, value_node, (*path, key), lines=lines, problems=problems,
-                              source=source)
+            out[key] = _build(loader, value_node, (*path, key), **kw)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for i, item in enumerate(node.value):
             lines[(*path, i)] = item.start_mark.line + 1
-            items.append(_build(loader, item, (*path, i), lines=lines, problems=problems,
-                                source=source))
+            items.append(_build(loader, item, (*path, i), **kw))
         return items
     return loader.construct_object(node, deep=True)
 
@@ -118,7 +152,8 @@ def _yaml(text: str, source: str) -> Document:
         node = loader.get_single_node()
         if node is None:
             raise InputError("the file is empty", source=source)
-        data = _build(loader, node, (), lines=lines, problems=problems, source=source)
+        data = _build(loader, node, (), lines=lines, problems=problems, source=source,
+                      budget=_Budget(MAX_VALUES))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "malformed YAML"

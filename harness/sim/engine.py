@@ -4,7 +4,7 @@ schedule, apply faults, autoscale, sample the system state, drain, write the rec
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,8 @@ from harness.sim.world import Req, World
 __all__ = ["SimResult", "default_drain", "simulate"]
 
 Gen = Generator[simpy.Event, Any, Any]
+Progress = Callable[[float, float], None]
+PROGRESS_SLICES = 100
 
 _SEVERITY = {None: 0, BreakerState.CLOSED: 1, BreakerState.HALF_OPEN: 2, BreakerState.OPEN: 3}
 
@@ -141,7 +143,7 @@ class _Sim:
 
     # --- run ---------------------------------------------------------------------------
 
-    def run(self) -> SimResult:
+    def run(self, progress: Progress | None = None) -> SimResult:
         env, scenario, world = self.env, self.scenario, self.world
         env.process(self.arrivals())
         env.process(self.sampler(scenario.records.step))
@@ -150,7 +152,12 @@ class _Sim:
             spec = scenario.system.autoscaler_for(name)
             if spec is not None:
                 env.process(autoscale(agent, spec))
-        env.run(until=scenario.duration)
+        if progress is None:
+            env.run(until=scenario.duration)
+        else:  # in slices, so a long run can say how far it is (the hot path is unchanged)
+            for k in range(1, PROGRESS_SLICES + 1):
+                env.run(until=scenario.duration * k / PROGRESS_SLICES)
+                progress(env.now, scenario.duration)
         if self.inflight:
             self._drained = env.event()
             limit = env.timeout(default_drain(scenario))
@@ -170,6 +177,7 @@ class _Sim:
 
 
 def simulate(scenario: Scenario, schedule: ArrivalSchedule, writer: RunWriter,
-             seed: int) -> SimResult:
-    """Run ``scenario`` over ``schedule``, writing records through ``writer``."""
-    return _Sim(scenario, schedule, writer, seed).run()
+             seed: int, progress: Progress | None = None) -> SimResult:
+    """Run ``scenario`` over ``schedule``, writing records through ``writer``;
+    ``progress(simulated_s, duration_s)`` is called a hundred times along the way."""
+    return _Sim(scenario, schedule, writer, seed).run(progress)
