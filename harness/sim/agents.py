@@ -41,14 +41,16 @@ STARTING, READY, DRAINING, AWAY, DEAD = "starting", "ready", "draining", "away",
 
 
 class SimReplica:
-    __slots__ = ("busy", "generation", "index", "inflight", "since", "state", "station")
+    __slots__ = ("abandoned", "busy", "generation", "index", "inflight", "since", "state",
+                 "station")
 
     def __init__(self, index: int, station: Station | None, since: float) -> None:
         self.index = index
         self.generation = 0  #: bumped by each restart, so a stale "ready" timer is ignored
         self.since = since  #: when it was provisioned (billing starts)
         self.state = STARTING
-        self.busy = 0
+        self.busy = 0  #: slots working, abandoned work included
+        self.abandoned = 0  #: of those, work whose caller gave up (it runs to its end)
         self.station = station  #: its own queue (push balancers); None with a shared queue
         self.inflight: dict[simpy.Process, None] = {}
 
@@ -145,14 +147,17 @@ class SimAgent:
             return
         self._leave(replica)
         replica.state = STARTING
-        replica.generation += 1
-        self._fail_calls(replica)
+        self._fail_calls(replica)  # a new generation: a stale "ready" timer is ignored
         self.world.event("replica_crash", agent=self.name, replica=replica.index,
                          restart_s=round(restart_after + cold_start, 6))
         self.cold_starts += cold_start > 0
         self._ready_after(replica, restart_after + cold_start)
 
     def _fail_calls(self, replica: SimReplica) -> None:
+        # Abandoned work dies with the process; calls in flight end below and count down.
+        replica.busy -= replica.abandoned
+        replica.abandoned = 0
+        replica.generation += 1
         if replica.station is not None:
             replica.station.drain(CRASH)
         for proc in list(replica.inflight):
@@ -272,18 +277,32 @@ class SimAgent:
         except simpy.Interrupt:
             err = CRASH
         finally:
-            replica.busy -= 1
             replica.inflight.pop(proc, None)  # type: ignore[arg-type]
         if err == TIMEOUT and req.busy_until > env.now:
-            station.release_at(req.busy_until)
+            # The caller gave up, but the replica works on until the abandoned work ends:
+            # its slot stays taken and stays busy, so utilization and the autoscaler see it.
+            generation = replica.generation
+            replica.abandoned += 1
+            env.timeout(req.busy_until - env.now).callbacks.append(
+                lambda _e: self._abandoned_done(replica, station, generation))
         else:
+            replica.busy -= 1
             station.release()
-        if replica.state == DRAINING:
-            self._maybe_stopped(replica)
+            if replica.state == DRAINING:
+                self._maybe_stopped(replica)
         if self.balancer is not None and err is None:
             self.balancer.observe(replica.index, env.now - start, env.now)
         self._span(req, replica.index, attempt, start, queue_s, err, fallback)
         return err
+
+    def _abandoned_done(self, replica: SimReplica, station: Station, generation: int) -> None:
+        """Abandoned work ends: its slot frees. A crash meanwhile ended it already."""
+        station.release()
+        if replica.generation == generation and replica.state != DEAD:
+            replica.abandoned -= 1
+            replica.busy -= 1
+            if replica.state == DRAINING:
+                self._maybe_stopped(replica)
 
     def _span(self, req: Req, replica: int, attempt: int, start: float, queue_s: float,
               err: str | None, fallback: bool) -> None:

@@ -22,9 +22,14 @@ def scenario(text: str, *overrides: str) -> Scenario:
     return parse_scenario(textwrap.dedent(text), "test.yaml", overrides)
 
 
+#: Where runs without an ``out`` go: the running test's tmp_path (tests/harness/sim/
+#: conftest.py sets it), so no test leaves run directories behind in /tmp.
+RUNS_DIR: Path | None = None
+
+
 def simulate_to(s: Scenario, out: Path | None = None, seed: int | None = None) -> Path:
     """Run ``s`` in the simulator; return the run directory (records only, no scoring)."""
-    out = Path(tempfile.mkdtemp(prefix="squall-sim-")) if out is None else out
+    out = Path(tempfile.mkdtemp(prefix="squall-sim-", dir=RUNS_DIR)) if out is None else out
     writer = RunWriter(out, {"mode": "sim"})
     simulate(s, build_schedule(s, seed), writer, s.seed if seed is None else seed)
     writer.close()
@@ -80,8 +85,8 @@ def queue_run(servers: int, rho: float, customers: int, seed: int,
         sla: {{objective: 1h}}
         records: {{drain: 2h, step: 1h}}
     """)
-    run = simulate_to(s)
-    sp = spans(run).sort_values("request_id")
+    with tempfile.TemporaryDirectory(prefix="squall-queue-") as tmp:  # in a worker process
+        sp = spans(simulate_to(s, Path(tmp))).sort_values("request_id")
     wait = sp["queue_s"].to_numpy()
     service_s = (sp["end_s"] - sp["start_s"]).to_numpy() - wait
     gaps = np.diff(sp["start_s"].to_numpy(), prepend=0.0)

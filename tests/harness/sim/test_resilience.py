@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from tests.harness.sim.simkit import requests, scenario, simulate_to, spans
@@ -245,3 +246,27 @@ def test_spans_name_who_made_each_call() -> None:
     assert callers[("agent", "a")] == {"orchestrator"}
     assert callers[("llm", "llm")] == {"a", "b"}
     assert callers[("tool", "db")] == {"a"}
+
+
+def test_abandoned_work_stays_busy_so_utilization_and_the_autoscaler_see_it() -> None:
+    # Every call times out after 1 s but its 3 s of work runs on: by Little's law three
+    # slots are busy on average, and a utilization autoscaler (target 50%) must scale up.
+    s = scenario("""
+        name: abandon
+        seed: 1
+        duration: 3m
+        system:
+          agents:
+            w: {replicas: {initial: 2, max: 20}, concurrency: 1, service_time: 3s,
+                timeout: 1s, autoscaler: {metric: utilization, target: 50%, interval: 15s}}
+          workflows: {only: {steps: [w]}}
+        demand: {curve: {constant: 1}, arrivals: deterministic}
+        sla: {objective: 5s}
+    """)
+    run = simulate_to(s)
+    assert (requests(run)["outcome"] == "timeout").all()
+    ts = pd.read_parquet(run / "timeseries.parquet")
+    agent = ts[(ts["kind"] == "agent") & (ts["t_s"] >= 60)]
+    assert agent["busy"].mean() == pytest.approx(3.0, abs=0.2)  # λ × S
+    assert agent["replicas"].min() >= 6  # 3 busy / 50% target
+    assert agent["busy"].max() <= agent["ready"].min()
