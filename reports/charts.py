@@ -197,7 +197,8 @@ def cost_chart(times: Sequence[float], cumulative: Sequence[float], *,
         time.finish(ax, faults)
         ax.set_title("Cost")
         ax.set_ylabel("USD / minute")
-        ax.legend(loc="upper left")
+        if ax.get_legend_handles_labels()[1]:
+            ax.legend(loc="upper left")
     return svg(fig)
 
 

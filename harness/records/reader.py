@@ -190,5 +190,33 @@ def read_run(directory: str | Path) -> RunData:
         missing.append("spans.parquet is missing")
     timeseries = _table(directory, "timeseries", missing)
     events = _events(directory, missing)
+    _check_counts(directory, meta, requests, timeseries, events, missing)
     scenario = _json(directory / "scenario.json", missing)
     return RunData(directory, meta, requests, spans, timeseries, events, scenario, missing)
+
+
+def _check_counts(directory: Path, meta: dict[str, Any], requests: pd.DataFrame,
+                  timeseries: pd.DataFrame | None, events: list[dict[str, Any]],
+                  missing: list[str]) -> None:
+    """A finished run recorded how many rows it wrote: a table holding fewer (a file cut
+    short, or replaced by an older one) is damaged even when it reads cleanly."""
+    written = meta.get("records")
+    if not isinstance(written, dict):
+        return
+    have: dict[str, int | None] = {
+        "requests": len(requests),
+        "timeseries": None if timeseries is None else len(timeseries),
+        "events": len(events),
+        "spans": _parquet_rows(directory / "spans.parquet"),
+    }
+    for name, rows in have.items():
+        expected = written.get(name)
+        if rows is not None and isinstance(expected, int) and rows != expected:
+            missing.append(f"{name} holds {rows:,} rows, the run wrote {expected:,}")
+
+
+def _parquet_rows(path: Path) -> int | None:
+    try:
+        return int(pq.read_metadata(path).num_rows)
+    except (pa.ArrowException, OSError):
+        return None

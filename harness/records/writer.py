@@ -26,8 +26,11 @@ __all__ = ["RunWriter", "TableWriter", "write_json"]
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (write a temporary file, then rename)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:  # name the file asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 class TableWriter:
@@ -102,12 +105,14 @@ class RunWriter:
         self.spans = self.tables["spans"]
         self.timeseries = self.tables["timeseries"]
         self._events = (directory / "events.jsonl").open("w", buffering=1 << 16)
+        self.events = 0
         self.meta = {**meta, "status": "running"}
         write_json(directory / "run.json", self.meta)
 
     def event(self, t: float, type_: str, /, **fields: Any) -> None:
         """One line of ``events.jsonl``: ``{"t_s": …, "type": …, …}``."""
         self._events.write(json.dumps({"t_s": round(t, 6), "type": type_, **fields}) + "\n")
+        self.events += 1
 
     def flush(self) -> None:
         for table in self.tables.values():
@@ -119,5 +124,7 @@ class RunWriter:
         self._events.close()
         for table in self.tables.values():
             table.close()
-        self.meta.update(meta, status=status)
+        # What was written, so a reader can tell a whole record from a damaged one.
+        counts = {name: table.count for name, table in self.tables.items()}
+        self.meta.update(meta, status=status, records={**counts, "events": self.events})
         write_json(self.directory / "run.json", self.meta)
