@@ -12,6 +12,7 @@ Figures (one JSON line each):
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,8 @@ import numpy as np
 from harness.demand import curves as c
 from harness.demand.arrivals import ArrivalSchedule, arrival_times, assign_workflows
 
-REPEATS = 3
+SMOKE = os.environ.get("SQUALL_BENCH_SMOKE") == "1"  # make test: tiny sizes, one repeat
+REPEATS = 1 if SMOKE else 3
 
 
 def best(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -59,14 +61,14 @@ def diurnal_schedule(curve: c.Curve, duration: float) -> ArrivalSchedule:
 
 
 def main() -> None:
-    rate, hour = 5000.0, 3600.0
+    rate, hour = 5000.0, 60.0 if SMOKE else 3600.0
     ours_s, ours = best(lambda: arrival_times(c.Constant(rate), hour, "poisson", seed=1))
     base_s, base = best(lambda: homogeneous(rate, hour, 1))
     emit(figure="arrivals.poisson_per_s", value=round(ours.size / ours_s), unit="arrivals/s",
          arrivals=int(ours.size), baseline="numpy homogeneous Poisson (cumsum of exponentials)",
          baseline_value=round(base.size / base_s), ratio=round(base_s / ours_s, 3))
 
-    day = 86400.0
+    day = 3600.0 if SMOKE else 86400.0
     diurnal = c.Diurnal(low=50, high=500, peak_at=14 * 3600)
     ours_s, sched = best(lambda: diurnal_schedule(diurnal, day))
     base_s, thinned = best(lambda: thinning(diurnal, 500.0, day, 1))

@@ -12,6 +12,7 @@ Figures (one JSON line each):
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -29,7 +30,8 @@ from harness.sim.engine import simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "ecommerce-peak.yaml"
-REPEATS = 3
+SMOKE = os.environ.get("SQUALL_BENCH_SMOKE") == "1"  # make test: tiny sizes, one repeat
+REPEATS = 1 if SMOKE else 3
 
 
 def emit(**fields: Any) -> None:
@@ -46,7 +48,8 @@ def squall_once(scenario: Any, schedule: Any) -> float:
 
 
 def speed() -> None:
-    scenario = load_scenario(SCENARIO, ["duration=30m"])
+    scenario = load_scenario(SCENARIO, ["demand.curve={constant: 3}"] if SMOKE
+                             else ["duration=30m"])
     schedule = build_schedule(scenario)
     n = len(schedule)
     ours, base = [], []
@@ -62,7 +65,8 @@ def speed() -> None:
 
 
 def memory() -> None:
-    overrides = ["duration=9h15m", "demand.curve={constant: 30}", "records.step=10s"]
+    overrides = ["duration=12m" if SMOKE else "duration=9h15m",
+                 f"demand.curve={{constant: {3 if SMOKE else 30}}}", "records.step=10s"]
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "harness.cli.main", "run", str(SCENARIO), "--mode", "sim",
                "--out", f"{tmp}/run", "--no-report", "-q"]

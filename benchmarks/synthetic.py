@@ -4,6 +4,7 @@ benchmarks of scoring and reporting that should not wait for a simulation first.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,10 @@ from harness.records.schema import REQUESTS, SPANS, TIMESERIES
 from harness.records.writer import write_json
 from harness.scenario import parse_scenario
 
-N = 1_000_000
+#: ``SQUALL_BENCH_SMOKE=1`` (``make test`` runs every benchmark that way): a tiny size,
+#: so a benchmark cannot rot unnoticed; the figures then mean nothing.
+SMOKE = os.environ.get("SQUALL_BENCH_SMOKE") == "1"
+N = 20_000 if SMOKE else 1_000_000
 
 SCENARIO = """
 name: big

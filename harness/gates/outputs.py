@@ -87,8 +87,11 @@ def markdown(summary: Summary, report: str | None = None) -> str:
         lines += ["| fault | kind | target | detected after | recovered after |",
                   "|---|---|---|---|---|"]
         for r in s.recovery:
-            recovered = "absorbed" if r.absorbed else (
-                "**never**" if r.recovery_time_s is None else format_duration(r.recovery_time_s))
+            recovered = "absorbed" if r.absorbed else "unknown (the records end first)" \
+                if r.unknown else ("**never**" if r.recovery_time_s is None
+                                   else format_duration(r.recovery_time_s))
+            if r.confounded_by:
+                recovered += f" (confounded with {', '.join(r.confounded_by)})"
             lines.append(f"| {r.fault} | {r.kind} | {r.target} | "
                          f"{format_duration(r.time_to_detect_s)} | {recovered} |")
         lines.append("")

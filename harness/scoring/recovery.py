@@ -11,13 +11,25 @@ For a fault starting at ``s`` (and ending at ``e``, or lasting to the end):
   windows after the first bad one; **recovery time** is that moment minus ``s``, and
   **recovery after end** is that moment minus ``e`` (0 if it came before ``e``);
 - if no such run exists before the run ends, the fault **never recovered**: recovery
-  time is null, and gates on it fail.
+  time is null, and gates on it fail — unless the run did not finish: then the records
+  end before recovery could be confirmed, and recovery is **unknown** (gates on it are
+  inconclusive).
+
+**Overlapping faults.** The SLI is one signal: when two faults' impacts overlap, the
+windows cannot say which fault hurt them, and each fault's figures are measured on the
+same windows. Such figures are marked **confounded**, naming the faults they overlap
+with: a fault's impact span runs from its start to its recovery moment (to the end of
+its absorption horizon if absorbed, to the end of the run if it never recovered), and two
+faults are confounded when their spans overlap. The figures are still given — read them
+as "the system recovered from this and everything that overlapped it", not as one
+fault's own effect. To separate them, run the scenario once without each fault (same
+seed) and compare: ``squall run … --set faults.ID.at=…`` beyond the run, or ``compare``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -40,6 +52,8 @@ class FaultRecovery:
     recovery_time_s: float | None
     recovery_after_end_s: float | None
     recovered_at_s: float | None  #: the recovery moment (null: never, or absorbed)
+    confounded_by: tuple[str, ...] = ()  #: faults whose impact spans overlap this one's
+    unknown: bool = False  #: the records end before recovery could be confirmed
 
     @property
     def never_recovered(self) -> bool:
@@ -87,12 +101,34 @@ def recover(act: Activation, windows: Windows, stability: int, run_end: float,
     )
 
 
+def _impact_span(act: Activation, rec: FaultRecovery, windows: Windows, stability: int,
+                 run_end: float) -> tuple[float, float]:
+    """``[start, end)`` of the windows a fault's figures were read from."""
+    if rec.recovered_at_s is not None:
+        return act.start, rec.recovered_at_s
+    if rec.absorbed:
+        horizon = windows.index_at(act.end_or(run_end)) + stability
+        return act.start, min((horizon + 1) * windows.width, run_end)
+    return act.start, run_end
+
+
 def recover_all(acts: Iterable[Activation], windows: Windows, stability: int,
-                run_end: float) -> list[FaultRecovery]:
+                run_end: float, *, finished: bool = True) -> list[FaultRecovery]:
+    """Every fault's recovery, marked confounded where impacts overlap, and unknown where
+    a run that did not finish ends before recovery could be confirmed."""
     acts = list(acts)
     out = []
     for act in acts:
         end = act.end_or(run_end)
         later = [b.start for b in acts if b is not act and b.start >= end]
         out.append(recover(act, windows, stability, run_end, min(later, default=None)))
-    return out
+    spans = [_impact_span(a, r, windows, stability, run_end) for a, r in zip(acts, out,
+                                                                              strict=True)]
+    marked = []
+    for i, rec in enumerate(out):
+        lo, hi = spans[i]
+        others = tuple(out[j].fault for j, (a, b) in enumerate(spans)
+                       if j != i and a < hi and lo < b)
+        marked.append(replace(rec, confounded_by=others,
+                              unknown=not finished and rec.never_recovered))
+    return marked

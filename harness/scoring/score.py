@@ -14,6 +14,7 @@ import numpy as np
 
 from faults.schedule import Activation, FaultSchedule
 from harness.gates.spec import PHASES
+from harness.outcomes import RunStatus
 from harness.records.reader import RunData
 from harness.scenario.model import Scenario
 from harness.scoring.cost import Lifetimes, compute_cost, lifetimes, wasted_cost
@@ -213,7 +214,8 @@ def score_run(run: RunData, scenario: Scenario, *, mode: str | None = None,
     metrics["window_adherence"] = compliant / nonempty if nonempty else None
 
     acts = [act for act in FaultSchedule(scenario.fault_list) if act.start < duration]
-    recs = recover_all(acts, windows, sla.stability, duration)
+    finished = run.meta.get("status", RunStatus.COMPLETE) == RunStatus.COMPLETE
+    recs = recover_all(acts, windows, sla.stability, duration, finished=finished)
     metrics.update(_recovery_figures(recs))
     life = lifetimes(run.events, duration)
     cost, exact = _cost_figures(run, scenario, life, llm=metrics["cost.llm_usd"] or 0.0,
@@ -245,7 +247,8 @@ def score_run(run: RunData, scenario: Scenario, *, mode: str | None = None,
                        window_s=sla.window, windows=nonempty, compliant_windows=compliant),
         goodput_rps=metrics["goodput_rps"],
         throughput_rps=metrics["throughput_rps"],
-        recovery=[RecoverySummary(**{k: v for k, v in vars(r).items() if k != "recovered_at_s"})
+        recovery=[RecoverySummary(**{k: (list(v) if k == "confounded_by" else v)
+                                     for k, v in vars(r).items() if k != "recovered_at_s"})
                   for r in recs],
         cost=CostSummary(total_usd=metrics["cost.total_usd"], llm_usd=metrics["cost.llm_usd"],
                          compute_usd=metrics["cost.compute_usd"],

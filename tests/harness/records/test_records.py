@@ -95,4 +95,5 @@ def test_run_json_records_how_the_run_ended(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "running"
     writer.close("interrupted", elapsed_s=1.5)
     meta = json.loads((tmp_path / "run.json").read_text())
-    assert meta == {"seed": 3, "status": "interrupted", "elapsed_s": 1.5}
+    assert meta == {"seed": 3, "status": "interrupted", "elapsed_s": 1.5,
+                    "records": {"requests": 0, "spans": 0, "timeseries": 0, "events": 0}}

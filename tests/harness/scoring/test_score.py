@@ -130,3 +130,33 @@ def test_a_later_fault_is_not_blamed_on_an_earlier_one() -> None:
     assert first.absorbed
     assert not second.absorbed
     assert second.recovery_time_s == pytest.approx(10.0)
+
+
+def test_a_harmless_fault_during_anothers_impact_is_marked_confounded() -> None:
+    faults = ("- {id: big, kind: error, target: agent.worker, at: 20s, duration: 20s, "
+              "probability: 50%}\n"
+              "- {id: tiny, kind: latency, target: agent.worker, at: 30s, duration: 5s, "
+              "add: 1ms}\n"
+              "- {id: later, kind: latency, target: agent.worker, at: 80s, duration: 5s, "
+              "add: 1ms}\n")
+    s = score_run(run(requests(per_second(100, bad=[(20, 50)]))), scenario(faults=faults)
+                  ).summary
+    by_id = {r.fault: r for r in s.recovery}
+    # The windows cannot tell the two apart: both say so, naming the other.
+    assert by_id["tiny"].confounded_by == ["big"]
+    assert by_id["big"].confounded_by == ["tiny"]
+    # A fault well clear of them is judged on its own.
+    assert by_id["later"].absorbed
+    assert by_id["later"].confounded_by == []
+
+
+def test_recovery_is_unknown_when_a_partial_runs_records_end_first() -> None:
+    fault = "- {kind: latency, target: agent.worker, at: 60s, duration: 10s, add: 1s}\n"
+    sc = scenario(faults=fault, gates=["recovery.max <= 60s"])
+    partial = run(requests(per_second(100, bad=[(60, 100)])))
+    partial.meta["status"] = "interrupted"
+    s = judge(score_run(partial, sc), sc.gate_list())
+    assert s.recovery[0].unknown
+    assert s.recovery[0].recovery_time_s is None
+    assert s.gates[0].status == "inconclusive"  # not "never recovered": not known
+    assert s.verdict == "inconclusive"
