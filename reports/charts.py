@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 __all__ = [
     "FaultBand",
@@ -211,6 +211,12 @@ def cdf_chart(runs: Mapping[str, tuple[Sequence[float], Sequence[float]]],
                     color=PALETTE[i % len(PALETTE)], lw=1.4)
         ax.axvline(objective, color="#111827", lw=1, ls="--")
         ax.set_xscale("log")
+        shown = [v for values, _ in runs.values() for v in values if v > 0]
+        span = max(shown) / min(shown) if shown else 10.0
+        # Less than a few decades of data: label 1-2-5 (or every) step, not one lone power.
+        subs = (1.0, 2.0, 5.0) if span >= 10 else tuple(float(k) for k in range(1, 10))
+        if span < 1000:
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
         ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _pos: ""))
         ax.set_xlabel("latency of successful requests (s, log scale)")

@@ -378,6 +378,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT[summary.verdict]
 
 
+def _shown(value: Any) -> str:
+    """A configuration value as a scenario would write it: ``{constant: 5}``, ``4``."""
+    if value is None:
+        return "(absent)"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from harness.compare import compare_dirs
     from harness.metrics import format_value
@@ -389,7 +402,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     print(f"candidate {args.candidate} ({result.candidate.mode}, "
           f"{result.candidate.replications} run(s))")
     for path, old, new in result.changes:
-        print(f"changed   {path}: {old!r} → {new!r}")
+        print(f"changed   {path}: {_shown(old)} → {_shown(new)}")
     for note in result.notes:
         print(f"note      {note}")
     print(f"\n{'metric':28} {'baseline':>12} {'candidate':>12} {'change':>9}  p")

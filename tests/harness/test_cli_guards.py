@@ -323,3 +323,17 @@ def test_version_and_help_say_what_they_should(capsys: pytest.CaptureFixture[str
     text = capsys.readouterr().out
     assert "the scenario file" in text
     assert "sim: the discrete-event simulator" in text
+
+
+def test_compare_lists_changes_as_a_scenario_writes_them(
+        tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["run", str(tiny), "--out", str(tmp_path / "a"), "-q", "--no-report"])
+    main(["run", str(tiny), "--out", str(tmp_path / "b"), "-q", "--no-report",
+          "--set", "system.agents.worker.service_time={dist: exponential, mean: 50ms}",
+          "--set", "system.agents.worker.timeout=5s"])
+    capsys.readouterr()
+    main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--no-report"])
+    out = capsys.readouterr().out
+    assert "changed   system.agents.worker.service_time.mean: 0.1 → 0.05" in out
+    assert "changed   system.agents.worker.timeout: (absent) → 5.0" in out
+    assert "{'" not in out and "'}" not in out  # no Python reprs
