@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from synthetic import N, SMOKE, synthetic_run
+from synthetic import SMOKE, N, synthetic_run
 
 from harness.verdicts import judge_dir
 from reports.render import render_report

@@ -14,9 +14,9 @@ from typing import Any
 from harness.errors import InputError, Problem
 from harness.gates.evaluate import judge, judge_replications
 from harness.gates.spec import Gate
+from harness.outcomes import RunStatus
 from harness.records.reader import read_run
 from harness.records.writer import write_json
-from harness.outcomes import RunStatus
 from harness.scenario.checks import gate_problem
 from harness.scenario.model import Scenario
 from harness.scoring.aggregate import aggregate

@@ -20,8 +20,8 @@ from typing import Any
 
 from harness.demand.schedule import build_schedule
 from harness.errors import InputError
-from harness.outcomes import RunStatus
 from harness.gates.spec import Gate, parse_gate
+from harness.outcomes import RunStatus
 from harness.parallel import local_executor
 from harness.records.writer import RunWriter, write_json
 from harness.scenario.model import Scenario

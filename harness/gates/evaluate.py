@@ -119,7 +119,7 @@ def _status(gate: Gate, value: float, threshold: float,
     return GateStatus.INCONCLUSIVE, f"95% interval {shown} straddles the threshold"
 
 
-def _result(gate: Gate, value: Figure, threshold: Figure, reason: str = "",
+def _result(gate: Gate, value: Figure, threshold: Figure, reason: str = "", *,
             interval: Interval | None = None, spread: Interval | None = None) -> GateResult:
     base = {"name": gate.text, "metric": gate.metric, "value": value, "threshold": threshold,
             "interval": interval}

@@ -190,12 +190,13 @@ def read_run(directory: str | Path) -> RunData:
         missing.append("spans.parquet is missing")
     timeseries = _table(directory, "timeseries", missing)
     events = _events(directory, missing)
-    _check_counts(directory, meta, requests, timeseries, events, missing)
+    _check_counts(directory, meta, requests, timeseries=timeseries, events=events,
+                  missing=missing)
     scenario = _json(directory / "scenario.json", missing)
     return RunData(directory, meta, requests, spans, timeseries, events, scenario, missing)
 
 
-def _check_counts(directory: Path, meta: dict[str, Any], requests: pd.DataFrame,
+def _check_counts(directory: Path, meta: dict[str, Any], requests: pd.DataFrame, *,
                   timeseries: pd.DataFrame | None, events: list[dict[str, Any]],
                   missing: list[str]) -> None:
     """A finished run recorded how many rows it wrote: a table holding fewer (a file cut

@@ -109,7 +109,11 @@ class _Budget:
 def _build(loader: _Loader, node: yaml.Node, path: Path, *, lines: dict[Path, int],
            problems: list[Problem], source: str, budget: _Budget) -> Any:
     budget.spend(node, source)
-    kw = {"lines": lines, "problems": problems, "source": source, "budget": budget}
+
+    def build(child: yaml.Node, at: Path) -> Any:
+        return _build(loader, child, at, lines=lines, problems=problems, source=source,
+                      budget=budget)
+
     if isinstance(node, yaml.MappingNode):
         if id(node) not in budget.merged:
             own = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE)
@@ -119,7 +123,7 @@ def _build(loader: _Loader, node: yaml.Node, path: Path, *, lines: dict[Path, in
         out: dict[Any, Any] = {}
         from_merge: set[str] = set()
         for i, (key_node, value_node) in enumerate(node.value):
-            key = _build(loader, key_node, path, **kw)
+            key = build(key_node, path)
             if isinstance(key, list | dict):
                 problems.append(_problem("a key must be a plain value", source,
                                          key_node.start_mark))
@@ -132,13 +136,13 @@ def _build(loader: _Loader, node: yaml.Node, path: Path, *, lines: dict[Path, in
             elif key in out:
                 problems.append(_problem(f"duplicate key {key!r}", source, key_node.start_mark))
             lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _build(loader, value_node, (*path, key), **kw)
+            out[key] = build(value_node, (*path, key))
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for i, item in enumerate(node.value):
             lines[(*path, i)] = item.start_mark.line + 1
-            items.append(_build(loader, item, (*path, i), **kw))
+            items.append(build(item, (*path, i)))
         return items
     return loader.construct_object(node, deep=True)
 

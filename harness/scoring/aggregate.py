@@ -28,10 +28,16 @@ Figures = dict[str, Figure]
 
 #: Proportions and how to count them in one replication's figures: (successes, trials).
 #: The same for a run, a workflow or a phase, since each carries ``requests.total``.
+def _counts(name: str) -> Callable[[Figures], tuple[float, float]]:
+    def counts(f: Figures) -> tuple[float, float]:
+        total = f.get("requests.total") or 0.0
+        return (f.get(name) or 0.0) * total, total
+
+    return counts
+
+
 PROPORTIONS: dict[str, Callable[[Figures], tuple[float, float]]] = {
-    name: (lambda f, name=name: ((f.get(name) or 0.0) * (f.get("requests.total") or 0.0),
-                                 f.get("requests.total") or 0.0))
-    for name in ("attainment", "success_rate", "error_rate", "fallback_rate")
+    name: _counts(name) for name in ("attainment", "success_rate", "error_rate", "fallback_rate")
 }
 
 
@@ -73,14 +79,14 @@ def _recovery(reps: Sequence[Summary]) -> list[RecoverySummary]:
     out = []
     for i, first in enumerate(reps[0].recovery):
         same = [s.recovery[i] for s in reps if len(s.recovery) > i]
-        out.append(first.model_copy(update=dict(
-            absorbed=all(r.absorbed for r in same),
-            confounded_by=sorted({f for r in same for f in r.confounded_by}),
-            time_to_detect_s=_mean([r.time_to_detect_s for r in same
+        out.append(first.model_copy(update={
+            "absorbed": all(r.absorbed for r in same),
+            "confounded_by": sorted({f for r in same for f in r.confounded_by}),
+            "time_to_detect_s": _mean([r.time_to_detect_s for r in same
                                     if r.time_to_detect_s is not None]),
-            recovery_time_s=_mean([r.recovery_time_s for r in same]),
-            recovery_after_end_s=_mean([r.recovery_after_end_s for r in same]),
-        )))
+            "recovery_time_s": _mean([r.recovery_time_s for r in same]),
+            "recovery_after_end_s": _mean([r.recovery_after_end_s for r in same]),
+        }))
     return out
 
 
@@ -117,9 +123,9 @@ def aggregate(reps: Sequence[Summary], seed: int = 0) -> Summary:
     for phase in first.phases:
         same = [p for s in reps for p in s.phases if p.name == phase.name]
         figures, scoped = _estimates([p.metrics for p in same], rng)
-        phases.append(phase.model_copy(update=dict(
-            seconds=float(np.mean([p.seconds for p in same])), metrics=figures,
-            intervals=scoped)))
+        phases.append(phase.model_copy(update={
+            "seconds": float(np.mean([p.seconds for p in same])), "metrics": figures,
+            "intervals": scoped}))
     workflows, workflow_intervals = {}, {}
     for name in first.workflows:
         workflows[name], workflow_intervals[name] = _estimates(

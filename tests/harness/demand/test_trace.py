@@ -51,7 +51,8 @@ def test_bad_rows_are_named_by_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("", "has no rows"), ("time,rate\n", "no data rows"), ("when,rps\n1,2\n", "names none of the columns time, rate"),
+    [("", "has no rows"), ("time,rate\n", "no data rows"),
+     ("when,rps\n1,2\n", "names none of the columns time, rate"),
      ("time,count\n1,2\n", "no column 'rate'"), ("time,rate\n0,5\n", "at least two rows")],
 )
 def test_unusable_rate_traces_are_rejected(tmp_path: Path, text: str, message: str) -> None:

@@ -63,7 +63,7 @@ def requests(rows: Sequence[tuple[float, float | None, str]], cost: float = 0.0,
 
 
 def run(df: pd.DataFrame, events: Sequence[dict[str, Any]] = (),
-        spans: pd.DataFrame | None | str = "empty") -> RunData:
+        spans: pd.DataFrame | str | None = "empty") -> RunData:
     """A complete run; ``spans=None`` is a run whose span table is missing."""
     if isinstance(spans, str):  # a complete run whose calls left no spans
         spans = SPANS.empty_table().to_pandas()

@@ -83,7 +83,8 @@ def test_cost_adds_tokens_and_replica_seconds_and_cold_starts() -> None:
 
 
 def test_wasted_cost_without_spans_counts_failed_requests() -> None:
-    s = score_run(run(requests(per_second(100, bad=[(0, 25)]), cost=0.01), spans=None), scenario()).summary
+    s = score_run(run(requests(per_second(100, bad=[(0, 25)]), cost=0.01), spans=None),
+                  scenario()).summary
     assert s.cost.wasted_usd == pytest.approx(0.25)
     assert s.cost.wasted_share == pytest.approx(0.25)
     assert any("spans are missing" in m for m in s.missing)

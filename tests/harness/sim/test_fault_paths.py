@@ -49,7 +49,7 @@ def test_an_error_fault_on_a_workflow_fails_only_that_workflows_requests() -> No
         sla: {objective: 5s}
     """)
     req = requests(simulate_to(s))
-    outcome = req.groupby("workflow", observed=True)["outcome"].agg(lambda o: set(o))
+    outcome = req.groupby("workflow", observed=True)["outcome"].agg(set)
     assert outcome["broken"] == {"error"}
     assert outcome["fine"] == {"ok"}
 
@@ -106,7 +106,8 @@ def test_a_time_window_breaker_opens_on_errors_and_short_circuits() -> None:
     opened = [e for e in events(out, "breaker") if e["to"] == "open"]
     # Over a 20 s time window the failure rate reaches 50% once half the window is
     # failures: about 10 s after the fault starts (a count window would open sooner).
-    assert opened and 68 <= opened[0]["t_s"] <= 73
+    assert opened
+    assert 68 <= opened[0]["t_s"] <= 73
     refused = sp[(sp["error_kind"] == "circuit_open")]
     assert not refused.empty
     assert window(sp[sp["kind"] == "agent"], 130, 180)["error_kind"].isna().all()
@@ -146,6 +147,6 @@ def test_low_priority_work_is_rerouted_to_a_cheaper_agent() -> None:
     agents = agents[agents["kind"] == "agent"]
     req = requests(out).set_index("id")
     by = agents.assign(workflow=req.loc[agents["request_id"], "workflow"].to_numpy())
-    served = by.groupby("workflow", observed=True)["component"].agg(lambda c: set(c))
+    served = by.groupby("workflow", observed=True)["component"].agg(set)
     assert served["bulk"] == {"small"}
     assert served["vip"] == {"big"}
