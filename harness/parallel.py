@@ -50,8 +50,19 @@ class ProcessExecutor:
         forkserver.ensure_running()  # start importing now, in the background
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=self.context) as pool:
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self.context)
+        try:
             yield from pool.map(fn, items)
+        except BaseException:
+            # Interrupted (SIGINT, SIGTERM) or failed: stop now, not after every queued
+            # job. Jobs cut short leave their run directories partial (status running).
+            workers = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in workers:
+                proc.terminate()
+            raise
+        finally:
+            pool.shutdown(wait=True)
 
 
 def local_executor(workers: int | None, jobs: int) -> Executor:

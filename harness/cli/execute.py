@@ -146,7 +146,7 @@ def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None
             source_text: str | None = None, source_dir: Path | None = None,
             overrides: Sequence[str] = (), gates: Sequence[Gate] = (),
             command: Sequence[str] | None = None, write_report: bool = True,
-            warmup: float = 0.0, overwrite: bool = False) -> Summary:
+            warmup: float = 0.0, overwrite: bool = False, progress: bool = True) -> Summary:
     """Run ``scenario`` in ``mode`` into ``out``; return its scored summary."""
     _check_mode(mode)
     seed = scenario.seed if seed is None else seed
@@ -163,7 +163,8 @@ def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None
     from harness.sim.engine import simulate
 
     try:
-        result = simulate(scenario, schedule, writer, seed, progress=_Progress(scenario.name))
+        result = simulate(scenario, schedule, writer, seed,
+                          progress=_Progress(scenario.name) if progress else None)
     except KeyboardInterrupt:  # SIGINT, and SIGTERM (the CLI turns it into one)
         writer.close(RunStatus.INTERRUPTED, elapsed_s=round(time.perf_counter() - started, 3))
         raise
@@ -240,7 +241,7 @@ def run_job(job: RunJob) -> str:
     summary = execute(scenario, mode="sim", out=Path(job.out), seed=job.seed,
                       source_dir=Path(job.base_dir) if job.base_dir else None,
                       gates=[parse_gate(g) for g in job.gates], command=[job.command],
-                      write_report=False, warmup=job.warmup)
+                      write_report=False, warmup=job.warmup, progress=False)
     return summary.model_dump_json()
 
 
@@ -267,9 +268,13 @@ def execute_replications(scenario: Scenario, *, mode: str, out: Path, replicatio
                    tuple(g.text for g in gates), warmup, meta["command"])
             for i, s in enumerate(seeds)]
     started = time.perf_counter()
+    reps: list[Summary] = []
     try:
-        reps = [Summary.model_validate_json(text)
-                for text in local_executor(workers, len(jobs)).map(run_job, jobs)]
+        for text in local_executor(workers, len(jobs)).map(run_job, jobs):
+            reps.append(Summary.model_validate_json(text))
+            if len(reps) < len(jobs):
+                print(f"  replication {len(reps)} of {len(jobs)} done", file=sys.stderr,
+                      flush=True)
     except KeyboardInterrupt:
         write_json(out / "run.json", {**meta, "status": RunStatus.INTERRUPTED})
         raise

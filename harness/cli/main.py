@@ -352,7 +352,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         if (out / "run.json").exists():
             print(f"squall: the partial run is in {out}: `squall report {out}` scores what "
-                  "it recorded (its verdict can be no better than inconclusive)",
+                  "it recorded (a partial run never passes)",
                   file=sys.stderr)
         raise
     report = None if args.no_report else out / "report.html"

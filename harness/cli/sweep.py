@@ -46,7 +46,8 @@ def run_point(job: PointJob) -> dict[str, Any]:
                              allow_paths=[Path(p) for p in job.allow_paths])
     summary = execute(scenario, mode="sim", out=Path(job.out),
                       source_dir=Path(job.scenario_file).parent, overrides=job.overrides,
-                      command=["squall", "sweep"], write_report=False, overwrite=True)
+                      command=["squall", "sweep"], write_report=False, overwrite=True,
+                      progress=False)
     row: dict[str, Any] = {k: summary.metrics.get(k) for k in COLUMNS}
     row["verdict"] = summary.verdict.value
     row["gates_passed"] = sum(g.status.value == "pass" for g in summary.gates)

@@ -2,7 +2,10 @@
 
 JUnit: a passing gate is a plain testcase; a failing one has a ``<failure>``; an
 inconclusive one an ``<error type="inconclusive">`` (not passed, not proven failed); a
-gate that needs a baseline in a run without one is ``<skipped>``.
+gate that needs a baseline in a run without one is ``<skipped>``. A run that cannot pass
+whatever its gates say — partial or damaged records, or no gates at all — adds one more
+testcase, ``run``, with an ``<error>`` saying why, so the XML never reads greener than
+the exit code.
 """
 
 from __future__ import annotations
@@ -11,19 +14,29 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness.metrics import format_value
-from harness.scoring.model import GateStatus, Summary
+from harness.scoring.model import GateStatus, Summary, Verdict
 from harness.units import format_duration
 
 __all__ = ["junit_xml", "markdown", "write_junit", "write_markdown"]
 
 
+def _run_problem(summary: Summary) -> tuple[str, str] | None:
+    """(type, message) when the run itself keeps it from passing, beyond its gates."""
+    if summary.verdict is Verdict.NONE:
+        return "no-gates", "the run has no gates: there is nothing to pass"
+    if summary.missing:
+        return "partial", "partial or damaged records: " + "; ".join(summary.missing)
+    return None
+
+
 def junit_xml(summary: Summary, elapsed_s: float = 0.0) -> str:
     counts = {s: sum(g.status is s for g in summary.gates) for s in GateStatus}
+    problem = _run_problem(summary)
     suite = ET.Element("testsuite", {
         "name": f"squall.{summary.scenario}",
-        "tests": str(len(summary.gates)),
+        "tests": str(len(summary.gates) + (problem is not None)),
         "failures": str(counts[GateStatus.FAIL]),
-        "errors": str(counts[GateStatus.INCONCLUSIVE]),
+        "errors": str(counts[GateStatus.INCONCLUSIVE] + (problem is not None)),
         "skipped": str(counts[GateStatus.SKIPPED]),
         "time": f"{elapsed_s:.3f}",
     })
@@ -46,6 +59,11 @@ def junit_xml(summary: Summary, elapsed_s: float = 0.0) -> str:
             ET.SubElement(case, "skipped", {"message": gate.reason})
         else:
             ET.SubElement(case, "system-out").text = detail
+    if problem is not None:
+        case = ET.SubElement(suite, "testcase", {
+            "classname": f"squall.{summary.scenario}", "name": "run", "time": "0"})
+        ET.SubElement(case, "error", {"message": problem[1], "type": problem[0]}).text = \
+            problem[1]
     ET.indent(suite)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode")
 
@@ -61,12 +79,19 @@ def _pct(x: float | None) -> str:
 def markdown(summary: Summary, report: str | None = None) -> str:
     """A Markdown summary fit for a CI job page (GitHub's step summary, GitLab notes)."""
     s = summary
-    reps = f", {s.replications} replications" if s.replications > 1 else ""
+    if s.replications > 1:
+        seeds = f"seeds {s.seeds[0]}–{s.seeds[-1]}" if s.seeds else f"seed {s.seed}"
+        what = (f"{s.mode} run, {s.replications} replications ({seeds}), "
+                f"{format_duration(s.duration_s)} each, {s.requests.total:,} arrivals in all "
+                "(figures are per replication, with 95% intervals)")
+    else:
+        what = (f"{s.mode} run, seed {s.seed}, {format_duration(s.duration_s)}, "
+                f"{s.requests.total:,} arrivals")
+    verdict = "NO VERDICT (no gates)" if s.verdict is Verdict.NONE else s.verdict.value.upper()
     lines = [
-        f"## Squall: {s.scenario} — **{s.verdict.value.upper()}**",
+        f"## Squall: {s.scenario} — **{verdict}**",
         "",
-        f"{s.mode} run, seed {s.seed}{reps}, {format_duration(s.duration_s)}, "
-        f"{s.requests.total:,} arrivals",
+        what,
         "",
         "| attainment | p95 | p99 | worst recovery | cost / good request | resilience |",
         "|---|---|---|---|---|---|",

@@ -4,6 +4,7 @@ import xml.etree.ElementTree as ET
 
 from harness.gates.evaluate import judge
 from harness.gates.outputs import junit_xml, markdown
+from harness.scoring.model import Verdict
 from harness.scoring.score import score_run
 from tests.harness.scoring.helpers import per_second, requests, run, scenario
 
@@ -37,3 +38,27 @@ def test_markdown_summary_shows_the_verdict_gates_and_faults() -> None:
     assert "| `attainment >= 99%` | ❌ fail | 80.00% | 99.00% |" in text
     assert "| slow | latency | agent.worker |" in text
     assert "runs/x/report.html" in text
+
+
+def test_junit_never_reads_greener_than_the_verdict() -> None:
+    partial = judged()
+    partial.missing = ["events.jsonl is missing"]
+    cases = ET.fromstring(junit_xml(partial)).findall("testcase")
+    run_case = cases[-1]
+    assert run_case.get("name") == "run"
+    error = run_case.find("error")
+    assert error is not None
+    assert error.get("type") == "partial"
+    nogates = judged()
+    nogates.gates = []
+    nogates.verdict = Verdict.NONE
+    root = ET.fromstring(junit_xml(nogates))
+    assert (root.get("tests"), root.get("errors")) == ("1", "1")
+
+
+def test_markdown_of_replications_says_the_arrivals_are_in_all() -> None:
+    s = judged()
+    s.replications, s.seeds = 4, [1, 2, 3, 4]
+    text = markdown(s)
+    assert "4 replications (seeds 1–4)" in text
+    assert "arrivals in all" in text
