@@ -14,7 +14,8 @@ OUT = Path("runs") / "demo"
 def demo() -> int:
     print(f"Simulating {SCENARIO.name}: a seasonal peak with a crash, a slow LLM and payment "
           "errors.\n")
-    code = main(["run", str(SCENARIO), "--mode", "sim", "--out", str(OUT)])
+    # runs/demo is the demo's own: each `make demo` replaces the previous one.
+    code = main(["run", str(SCENARIO), "--mode", "sim", "--out", str(OUT), "--overwrite"])
     if code == EXIT_INVALID:
         return code
     report = (OUT / "report.html").resolve()
