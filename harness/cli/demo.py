@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.cli.main import EXIT_INVALID, main
+from harness.cli.args import EXIT_INVALID
+from harness.cli.main import main
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "ecommerce-peak.yaml"
 OUT = Path("runs") / "demo"

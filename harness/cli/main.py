@@ -1,6 +1,6 @@
 """The ``squall`` command.
 
-Exit codes: 0 pass, 1 gates failed, 2 invalid input or usage, 3 inconclusive,
+Exit codes: 0 pass, 1 gates failed, 2 invalid input or usage, 3 inconclusive or no verdict,
 4 aborted by a stop condition, 130 interrupted.
 """
 
@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from harness.cli.args import EXIT_INVALID, parser
+from harness.cli.show import plural, print_summary, short_names, shown, verdict_line
 from harness.errors import InputError
 from harness.scoring.model import Summary, Verdict
 
@@ -32,7 +34,6 @@ __all__ = ["EXIT", "main"]
 #: Verdict → exit code. A run without gates has no verdict to give: it is not a pass.
 EXIT = {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.INCONCLUSIVE: 3, Verdict.NONE: 3,
         Verdict.ABORTED: 4}
-EXIT_INVALID = 2
 EXIT_NO_VERDICT = 3
 EXIT_INTERRUPTED = 130
 MAX_PLOT_BINS = 100_000
@@ -44,144 +45,6 @@ class Terminated(KeyboardInterrupt):
 
 def _on_sigterm(_signum: int, _frame: object) -> None:
     raise Terminated
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_INVALID, f"squall: error: {message}\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("squall")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-def _duration(text: str) -> float:
-    from harness.units import parse_duration
-
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _add_gates(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--gate", dest="gates", action="append", default=[], metavar="GATE",
-                   help="an extra gate, e.g. 'latency.p95 < 8s' (repeatable)")
-    p.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML, a case per gate")
-    p.add_argument("--md", type=Path, metavar="FILE", help="write a Markdown summary")
-
-
-def _add_set(p: argparse.ArgumentParser) -> None:
-    """The options of every command that reads a scenario."""
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
-                   help="override a scenario field, e.g. system.agents.orders.replicas=4 "
-                        "(repeatable)")
-    p.add_argument("--allow-path", dest="allow_paths", action="append", default=[],
-                   type=Path, metavar="DIR",
-                   help="let the scenario read trace files under DIR too (by default only "
-                        "under the scenario's own directory; repeatable)")
-    p.add_argument("--limit", dest="limits", action="append", default=[], metavar="NAME=N",
-                   help="raise a work limit, e.g. arrivals=5e7 (limits: arrivals, replicas, "
-                        "samples, ticks, faults, points; repeatable)")
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="squall", description="Chaos and load testing for multi-agent AI systems.",
-                epilog="exit codes: 0 pass, 1 a gate failed, 2 invalid input or usage, "
-                       "3 inconclusive or no gates, 4 aborted, 130 interrupted")
-    p.add_argument("--version", action="version", version=f"squall {_version()}")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    v = sub.add_parser("validate", help="check a scenario file; exit 0 or 2")
-    v.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
-    _add_set(v)
-
-    sub.add_parser("schema", help="print the scenario JSON Schema")
-
-    r = sub.add_parser("run", help="run a scenario and score it")
-    r.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
-    r.add_argument("--mode", choices=["sim", "live"], default="sim",
-                   help="sim: the discrete-event simulator (default); live: real HTTP load")
-    r.add_argument("--out", type=Path, help="run directory (default runs/NAME-TIMESTAMP)")
-    r.add_argument("--overwrite", action="store_true",
-                   help="replace a previous run already in --out")
-    r.add_argument("--seed", type=int, help="override the scenario's seed")
-    r.add_argument("--replications", type=_positive_int, default=1, metavar="R",
-                   help="run R seeds in parallel; report each figure with a 95%% interval")
-    r.add_argument("--workers", type=_positive_int, help="processes (default: one per core)")
-    r.add_argument("--warmup", type=_duration, default=0.0, metavar="DURATION",
-                   help="leave requests that arrived before this out of the score")
-    _add_gates(r)
-    r.add_argument("--no-report", action="store_true", help="skip report.html")
-    r.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
-    _add_set(r)
-
-    rep = sub.add_parser("report", help="re-score a run directory and render its report")
-    rep.add_argument("dir", type=Path, help="a run directory (squall run --out)")
-    _add_gates(rep)
-
-    c = sub.add_parser("compare", help="compare a candidate run with a baseline run")
-    c.add_argument("base", type=Path, help="the baseline run directory")
-    c.add_argument("candidate", type=Path, help="the candidate run directory")
-    c.add_argument("--alpha", type=_probability, default=0.05,
-                   help="significance level, between 0 and 1 (default 0.05)")
-    c.add_argument("--allow-different", action="store_true",
-                   help="compare runs of differently named scenarios")
-    c.add_argument("--out", type=Path, help="write the comparison as JSON")
-    c.add_argument("--report", type=Path, metavar="FILE",
-                   help="the comparison report (default CANDIDATE/compare.html)")
-    c.add_argument("--no-report", action="store_true", help="skip the comparison report")
-    _add_gates(c)
-
-    sw = sub.add_parser("sweep", help="simulate a grid of scenario variants")
-    sw.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
-    sw.add_argument("--param", dest="params", action="append", default=[], required=True,
-                    metavar="PATH=VALUES",
-                    help="a field and its values: 4,8,16 or 2..10 or 0.5..2:0.5 (repeatable)")
-    sw.add_argument("--samples", type=_positive_int,
-                    help="draw this many points at random instead of the full grid")
-    sw.add_argument("--seed", type=int, default=0, help="seed for --samples")
-    sw.add_argument("--workers", type=_positive_int, help="processes (default: one per core)")
-    sw.add_argument("--out", type=Path, help="sweep directory (default runs/NAME-sweep-TIMESTAMP)")
-    sw.add_argument("--overwrite", action="store_true",
-                    help="replace a previous sweep already in --out")
-    _add_set(sw)
-
-    d = sub.add_parser("demand", help="demand curves")
-    dsub = d.add_subparsers(dest="demand_command", required=True, parser_class=_Parser)
-    plot = dsub.add_parser("plot", help="plot the demand curve and the realised arrivals")
-    plot.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
-    plot.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
-    plot.add_argument("--seed", type=int)
-    plot.add_argument("--window", default="10s", help="bin width of realised arrivals")
-    _add_set(plot)
-    return p
 
 
 def _load(args: argparse.Namespace) -> Scenario:
@@ -200,10 +63,6 @@ def _limits(args: argparse.Namespace) -> dict[str, float]:
     return parse_limits(args.limits)
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 def _cmd_validate(args: argparse.Namespace) -> int:
     from harness.limits import estimate
     from harness.units import format_duration
@@ -211,9 +70,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     scenario = _load(args)
     expected = scenario.demand.build_curve(scenario.seed).integral(0.0, scenario.duration)
     system = scenario.system
-    parts = [_count(len(system.agents), "agent"), _count(len(system.endpoints), "endpoint"),
-             _count(len(system.tools), "tool"), _count(len(system.workflows), "workflow"),
-             _count(len(scenario.faults), "fault"), _count(len(scenario.gates), "gate")]
+    parts = [plural(len(system.agents), "agent"), plural(len(system.endpoints), "endpoint"),
+             plural(len(system.tools), "tool"), plural(len(system.workflows), "workflow"),
+             plural(len(scenario.faults), "fault"), plural(len(scenario.gates), "gate")]
     print(f"ok: {scenario.name} — {', '.join(parts)}; about {expected:,.0f} arrivals over "
           f"{format_duration(scenario.duration)}")
     work = estimate(scenario)
@@ -230,63 +89,6 @@ def _cmd_schema(_args: argparse.Namespace) -> int:
     schema["title"] = "Squall scenario"
     print(json.dumps(schema, indent=2))
     return 0
-
-
-_VERDICT_LINE = {Verdict.NONE: "NO VERDICT"}
-
-
-def verdict_line(summary: Summary) -> str:
-    """``PASS``, ``FAIL`` …; a run without gates says it has no verdict, and why."""
-    head = _VERDICT_LINE.get(summary.verdict, summary.verdict.value.upper())
-    if summary.verdict is Verdict.NONE:
-        head += " (the run has no gates: add gates to the scenario or --gate)"
-    elif summary.verdict is Verdict.INCONCLUSIVE and summary.missing:
-        head += " (the run is partial or damaged: see the notes)"
-    return head
-
-
-def _print_summary(summary: Summary, out: Path, quiet: bool) -> None:
-    from harness.units import format_duration
-
-    line = f"{verdict_line(summary)}: {summary.scenario} ({summary.mode}) → {out}"
-    if quiet:
-        print(line)
-        return
-    r, m = summary.requests, summary.metrics
-    reps = summary.replications
-
-    def pct(x: float | None) -> str:
-        return "-" if x is None else f"{100 * x:.2f}%"
-
-    over = f" over {reps} replications" if reps > 1 else ""
-    print(f"requests  {r.total} total · {r.ok} ok · {r.error} error · {r.timeout} timeout · "
-          f"{r.rejected} rejected · {r.dropped} dropped{over}")
-    print(f"SLA       attainment {pct(summary.sla.attainment)} · windows "
-          f"{pct(summary.sla.window_adherence)} · p95 {format_duration(summary.latency_s.p95)} "
-          f"· p99 {format_duration(summary.latency_s.p99)}")
-    for rec in summary.recovery:
-        if rec.absorbed:
-            how = "absorbed"
-        elif rec.unknown:
-            how = "recovery unknown (the records end first)"
-        elif rec.recovery_time_s is None:
-            how = "never recovered"
-        else:
-            how = f"recovered in {format_duration(rec.recovery_time_s)}"
-        if rec.confounded_by:
-            how += f" (confounded with {', '.join(rec.confounded_by)})"
-        print(f"fault     {rec.fault} ({rec.kind} {rec.target}): {how}")
-    cost = summary.cost
-    per = "-" if cost.per_good_request_usd is None else f"${cost.per_good_request_usd:.5f}"
-    each = " per replication (mean)" if reps > 1 else " total"
-    print(f"cost      ${cost.total_usd or 0:.4f}{each} · {per} per good request · "
-          f"resilience score {m.get('resilience_score')}")
-    for g in summary.gates:
-        mark = {"pass": "✓", "fail": "✗"}.get(g.status.value, "?")
-        print(f"gate  {mark} {g.name}  (value {g.shown()}{'; ' + g.reason if g.reason else ''})")
-    for note in summary.missing:
-        print(f"note      {note}")
-    print(line)
 
 
 def _parsed(texts: Sequence[str], parse: Callable[[str], T], flag: str) -> list[T]:
@@ -356,7 +158,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         raise
     report = None if args.no_report else out / "report.html"
-    _print_summary(summary, out, args.quiet)
+    print_summary(summary, out, args.quiet)
     if report is not None and not args.quiet:
         print(f"report    {report}")
     _ci_outputs(args, summary, report)
@@ -378,19 +180,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT[summary.verdict]
 
 
-def _shown(value: Any) -> str:
-    """A configuration value as a scenario would write it: ``{constant: 5}``, ``4``."""
-    if value is None:
-        return "(absent)"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_shown(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _cmd_compare(args: argparse.Namespace) -> int:
     from harness.compare import compare_dirs
     from harness.metrics import format_value
@@ -402,7 +191,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     print(f"candidate {args.candidate} ({result.candidate.mode}, "
           f"{result.candidate.replications} run(s))")
     for path, old, new in result.changes:
-        print(f"changed   {path}: {_shown(old)} → {_shown(new)}")
+        print(f"changed   {path}: {shown(old)} → {shown(new)}")
     for note in result.notes:
         print(f"note      {note}")
     print(f"\n{'metric':28} {'baseline':>12} {'candidate':>12} {'change':>9}  p")
@@ -432,20 +221,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         print(f"report    {report}")
     _ci_outputs(args, result.candidate, report)
     return EXIT[result.verdict]
-
-
-def _short_names(paths: Sequence[str]) -> list[str]:
-    """The shortest trailing part of each dotted path that tells it from the others
-    (``replicas.max`` beside ``recovery.max``, not two columns named ``max``)."""
-    out = []
-    for path in paths:
-        parts = path.split(".")
-        for k in range(1, len(parts) + 1):
-            name = ".".join(parts[-k:])
-            if sum(p == name or p.endswith("." + name) for p in paths) == 1:
-                break
-        out.append(name)
-    return out
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -478,7 +253,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                        overwrite=args.overwrite, progress=progress)
     names = [p.path for p in params]
     shown = ["attainment", "latency.p95", "recovery.max", "cost.total_usd"]
-    headers = _short_names([*names, *shown])
+    headers = short_names([*names, *shown])
     width = max(10, *(len(h) for h in headers))
     print("point  " + "".join(f"{h:>{width + 2}}" for h in headers) + "  verdict")
     for _, row in result.table.iterrows():
@@ -534,7 +309,7 @@ _COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     previous = _install_sigterm()
     try:
         return _COMMANDS[args.command](args)

@@ -1,0 +1,152 @@
+"""The ``squall`` command line: its parser and argument types.
+
+Usage errors exit 2 (``EXIT_INVALID``), like every other kind of bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["EXIT_INVALID", "parser"]
+
+EXIT_INVALID = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_INVALID, f"squall: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("squall")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _duration(text: str) -> float:
+    from harness.units import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_gates(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gate", dest="gates", action="append", default=[], metavar="GATE",
+                   help="an extra gate, e.g. 'latency.p95 < 8s' (repeatable)")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML, a case per gate")
+    p.add_argument("--md", type=Path, metavar="FILE", help="write a Markdown summary")
+
+
+def _add_set(p: argparse.ArgumentParser) -> None:
+    """The options of every command that reads a scenario."""
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a scenario field, e.g. system.agents.orders.replicas=4 "
+                        "(repeatable)")
+    p.add_argument("--allow-path", dest="allow_paths", action="append", default=[],
+                   type=Path, metavar="DIR",
+                   help="let the scenario read trace files under DIR too (by default only "
+                        "under the scenario's own directory; repeatable)")
+    p.add_argument("--limit", dest="limits", action="append", default=[], metavar="NAME=N",
+                   help="raise a work limit, e.g. arrivals=5e7 (limits: arrivals, replicas, "
+                        "samples, ticks, faults, points; repeatable)")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="squall", description="Chaos and load testing for multi-agent AI systems.",
+                epilog="exit codes: 0 pass, 1 a gate failed, 2 invalid input or usage, "
+                       "3 inconclusive or no gates, 4 aborted, 130 interrupted")
+    p.add_argument("--version", action="version", version=f"squall {_version()}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    v = sub.add_parser("validate", help="check a scenario file; exit 0 or 2")
+    v.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
+    _add_set(v)
+
+    sub.add_parser("schema", help="print the scenario JSON Schema")
+
+    r = sub.add_parser("run", help="run a scenario and score it")
+    r.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
+    r.add_argument("--mode", choices=["sim", "live"], default="sim",
+                   help="sim: the discrete-event simulator (default); live: real HTTP load")
+    r.add_argument("--out", type=Path, help="run directory (default runs/NAME-TIMESTAMP)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace a previous run already in --out")
+    r.add_argument("--seed", type=int, help="override the scenario's seed")
+    r.add_argument("--replications", type=_positive_int, default=1, metavar="R",
+                   help="run R seeds in parallel; report each figure with a 95%% interval")
+    r.add_argument("--workers", type=_positive_int, help="processes (default: one per core)")
+    r.add_argument("--warmup", type=_duration, default=0.0, metavar="DURATION",
+                   help="leave requests that arrived before this out of the score")
+    _add_gates(r)
+    r.add_argument("--no-report", action="store_true", help="skip report.html")
+    r.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
+    _add_set(r)
+
+    rep = sub.add_parser("report", help="re-score a run directory and render its report")
+    rep.add_argument("dir", type=Path, help="a run directory (squall run --out)")
+    _add_gates(rep)
+
+    c = sub.add_parser("compare", help="compare a candidate run with a baseline run")
+    c.add_argument("base", type=Path, help="the baseline run directory")
+    c.add_argument("candidate", type=Path, help="the candidate run directory")
+    c.add_argument("--alpha", type=_probability, default=0.05,
+                   help="significance level, between 0 and 1 (default 0.05)")
+    c.add_argument("--allow-different", action="store_true",
+                   help="compare runs of differently named scenarios")
+    c.add_argument("--out", type=Path, help="write the comparison as JSON")
+    c.add_argument("--report", type=Path, metavar="FILE",
+                   help="the comparison report (default CANDIDATE/compare.html)")
+    c.add_argument("--no-report", action="store_true", help="skip the comparison report")
+    _add_gates(c)
+
+    sw = sub.add_parser("sweep", help="simulate a grid of scenario variants")
+    sw.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
+    sw.add_argument("--param", dest="params", action="append", default=[], required=True,
+                    metavar="PATH=VALUES",
+                    help="a field and its values: 4,8,16 or 2..10 or 0.5..2:0.5 (repeatable)")
+    sw.add_argument("--samples", type=_positive_int,
+                    help="draw this many points at random instead of the full grid")
+    sw.add_argument("--seed", type=int, default=0, help="seed for --samples")
+    sw.add_argument("--workers", type=_positive_int, help="processes (default: one per core)")
+    sw.add_argument("--out", type=Path, help="sweep directory (default runs/NAME-sweep-TIMESTAMP)")
+    sw.add_argument("--overwrite", action="store_true",
+                    help="replace a previous sweep already in --out")
+    _add_set(sw)
+
+    d = sub.add_parser("demand", help="demand curves")
+    dsub = d.add_subparsers(dest="demand_command", required=True, parser_class=_Parser)
+    plot = dsub.add_parser("plot", help="plot the demand curve and the realised arrivals")
+    plot.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
+    plot.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+    plot.add_argument("--seed", type=int)
+    plot.add_argument("--window", default="10s", help="bin width of realised arrivals")
+    _add_set(plot)
+    return p
