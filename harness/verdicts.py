@@ -23,7 +23,16 @@ from harness.scoring.aggregate import aggregate
 from harness.scoring.model import Summary
 from harness.scoring.score import score_run
 
-__all__ = ["aggregate_into", "check_gates", "judge_dir", "replication_dirs", "saved", "scenario_of"]
+__all__ = [
+    "COUNTERFACTUALS",
+    "aggregate_into",
+    "check_gates",
+    "counterfactual_dir",
+    "judge_dir",
+    "replication_dirs",
+    "saved",
+    "scenario_of",
+]
 
 
 def scenario_of(out: Path, data: dict[str, Any] | None, meta: dict[str, Any]) -> Scenario:
@@ -46,6 +55,28 @@ def check_gates(scenario: Scenario, gates: Sequence[Gate]) -> None:
 def replication_dirs(out: Path) -> list[Path]:
     """The replication run directories of an aggregate run directory, in order."""
     return sorted(p for p in out.glob("rep-*") if p.is_dir())
+
+
+#: Where a run keeps its counterfactual runs (``squall run --attribute``).
+COUNTERFACTUALS = "counterfactual"
+
+
+def counterfactual_dir(out: Path, fault: str) -> Path:
+    """The run of ``out``'s scenario without ``fault`` (same seed, same arrivals)."""
+    return out / COUNTERFACTUALS / f"without-{fault}"
+
+
+def _attach_counterfactuals(out: Path, summary: Summary) -> None:
+    """Each fault's attainment without it, from its counterfactual run, if there is one."""
+    for rec in summary.recovery:
+        path = counterfactual_dir(out, rec.fault) / "summary.json"
+        try:
+            alt = Summary.model_validate_json(path.read_text())
+        except (OSError, ValueError):
+            continue
+        rec.attainment_without = alt.sla.attainment
+        if alt.sla.attainment is not None and summary.sla.attainment is not None:
+            rec.attainment_loss = alt.sla.attainment - summary.sla.attainment
 
 
 #: The note a re-score leaves when it keeps the summary of intact records.
@@ -93,6 +124,7 @@ def judge_dir(out: Path, *, gates: Sequence[Gate] = (), scenario: Scenario | Non
     summary = judge(score_run(run, scenario, warmup=warmup,
                               seed=seed if isinstance(seed, int) else None),
                     [*scenario.gate_list(), *gates], baseline)
+    _attach_counterfactuals(out, summary)
     if write_summary:
         _save(out, summary)
     return summary

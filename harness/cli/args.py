@@ -99,6 +99,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, help="run directory (default runs/NAME-TIMESTAMP)")
     r.add_argument("--overwrite", action="store_true",
                    help="replace a previous run already in --out")
+    r.add_argument("--attribute", action="store_true",
+                   help="for faults whose impacts overlap, re-run without each (same seed "
+                        "and arrivals) to attribute the damage; sim mode, single runs")
     r.add_argument("--seed", type=int, help="override the scenario's seed")
     r.add_argument("--replications", type=_positive_int, default=1, metavar="R",
                    help="run R seeds in parallel; report each figure with a 95%% interval")

@@ -26,7 +26,14 @@ from harness.parallel import local_executor
 from harness.records.writer import RunWriter, write_json
 from harness.scenario.model import Scenario
 from harness.scoring.model import Summary
-from harness.verdicts import aggregate_into, judge_dir, replication_dirs, saved
+from harness.verdicts import (
+    COUNTERFACTUALS,
+    aggregate_into,
+    counterfactual_dir,
+    judge_dir,
+    replication_dirs,
+    saved,
+)
 
 __all__ = [
     "RUN_FILES",
@@ -44,7 +51,7 @@ __all__ = [
 RUN_FILES = (
     "run.json", "scenario.json", "scenario.yaml", "requests.parquet", "spans.parquet",
     "timeseries.parquet", "events.jsonl", "summary.json", "report.html", ".requests.arrows",
-    ".spans.arrows", ".timeseries.arrows",
+    ".spans.arrows", ".timeseries.arrows", COUNTERFACTUALS,
 )
 
 
@@ -146,8 +153,11 @@ def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None
             source_text: str | None = None, source_dir: Path | None = None,
             overrides: Sequence[str] = (), gates: Sequence[Gate] = (),
             command: Sequence[str] | None = None, write_report: bool = True,
-            warmup: float = 0.0, overwrite: bool = False, progress: bool = True) -> Summary:
-    """Run ``scenario`` in ``mode`` into ``out``; return its scored summary."""
+            warmup: float = 0.0, overwrite: bool = False, progress: bool = True,
+            attribute: bool = False) -> Summary:
+    """Run ``scenario`` in ``mode`` into ``out``; return its scored summary. With
+    ``attribute``, each fault whose impact overlaps another's is also attributed by a
+    counterfactual: the same run (seed, arrivals) without that fault."""
     _check_mode(mode)
     seed = scenario.seed if seed is None else seed
     if seed != scenario.seed:
@@ -173,8 +183,28 @@ def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None
         raise
     writer.close(RunStatus.COMPLETE, elapsed_s=round(time.perf_counter() - started, 3),
                  completed=result.completed, dropped=result.dropped)
+    summary = rescore(out, gates=gates, write_report=write_report and not attribute,
+                      scenario=scenario, warmup=warmup)
+    if not attribute:
+        return summary
+    for rec in summary.recovery:
+        if rec.confounded_by:
+            _without(scenario, rec.fault, out=out, seed=seed, source_dir=source_dir,
+                     warmup=warmup)
     return rescore(out, gates=gates, write_report=write_report, scenario=scenario,
                    warmup=warmup)
+
+
+def _without(scenario: Scenario, fault: str, *, out: Path, seed: int,
+             source_dir: Path | None, warmup: float) -> None:
+    """The counterfactual run of ``scenario`` without ``fault``: same seed, same arrivals,
+    no gates (it is a measurement, not a verdict)."""
+    alt = scenario.model_copy(update={
+        "faults": [f for f in scenario.faults if f.id != fault], "gates": []})
+    print(f"  attributing {fault}: the same run without it", file=sys.stderr, flush=True)
+    execute(alt, mode="sim", out=counterfactual_dir(out, fault), seed=seed,
+            source_dir=source_dir, command=["squall", "run", "--attribute"],
+            write_report=False, warmup=warmup, overwrite=True, progress=False)
 
 
 class _Progress:

@@ -144,13 +144,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         "overrides": args.overrides, "gates": gates, "warmup": args.warmup,
         "overwrite": args.overwrite,
     }
+    if args.attribute and args.replications > 1:
+        raise InputError("counterfactual attribution runs on a single run: drop "
+                         "--replications, or --attribute", source="--attribute")
     try:
         if args.replications > 1:
             summary = execute_replications(scenario, replications=args.replications,
                                            workers=args.workers,
                                            write_report=not args.no_report, **common)
         else:
-            summary = execute(scenario, write_report=not args.no_report, **common)
+            summary = execute(scenario, write_report=not args.no_report,
+                              attribute=args.attribute, **common)
     except KeyboardInterrupt:
         if (out / "run.json").exists():
             print(f"squall: the partial run is in {out}: `squall report {out}` scores what "

@@ -59,6 +59,9 @@ def print_summary(summary: Summary, out: Path, quiet: bool) -> None:
             how = f"recovered in {format_duration(rec.recovery_time_s)}"
         if rec.confounded_by:
             how += f" (confounded with {', '.join(rec.confounded_by)})"
+        if rec.attainment_without is not None and rec.attainment_loss is not None:
+            how += (f"; without it attainment would be {pct(rec.attainment_without)} "
+                    f"({100 * rec.attainment_loss:+.2f} pts)")
         print(f"fault     {rec.fault} ({rec.kind} {rec.target}): {how}")
     cost = summary.cost
     per = "-" if cost.per_good_request_usd is None else f"${cost.per_good_request_usd:.5f}"

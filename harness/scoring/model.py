@@ -96,6 +96,10 @@ class RecoverySummary(_Model):
     confounded_by: list[str] = Field(default_factory=list)
     #: The records end before recovery could be confirmed: recovery is unknown, not never.
     unknown: bool = False
+    #: Counterfactual attribution (``squall run --attribute``): attainment of the same run,
+    #: same seed and arrivals, without this fault, and how much lower it is with it.
+    attainment_without: Figure = None
+    attainment_loss: Figure = None
 
 
 class CostSummary(_Model):

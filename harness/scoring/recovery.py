@@ -22,8 +22,9 @@ with: a fault's impact span runs from its start to its recovery moment (to the e
 its absorption horizon if absorbed, to the end of the run if it never recovered), and two
 faults are confounded when their spans overlap. The figures are still given — read them
 as "the system recovered from this and everything that overlapped it", not as one
-fault's own effect. To separate them, run the scenario once without each fault (same
-seed) and compare: ``squall run … --set faults.ID.at=…`` beyond the run, or ``compare``.
+fault's own effect. In the simulator ``squall run --attribute`` separates them by
+counterfactual: for each confounded fault it runs the scenario again without that fault,
+with the same seed and arrivals, and reports the attainment that fault cost.
 """
 
 from __future__ import annotations
