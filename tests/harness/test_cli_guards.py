@@ -339,3 +339,20 @@ def test_compare_lists_changes_as_a_scenario_writes_them(
     assert "changed   system.agents.worker.timeout: (absent) → 5.0" in out
     assert "{'" not in out
     assert "'}" not in out
+
+
+def test_sweep_columns_have_distinct_names() -> None:
+    from harness.cli.show import short_names
+
+    paths = ["system.agents.worker.replicas.max", "recovery.max", "latency.p95",
+             "system.agents.worker.concurrency"]
+    assert short_names(paths) == ["replicas.max", "recovery.max", "p95", "concurrency"]
+
+
+def test_a_long_run_says_how_far_it_is(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli.execute import _Progress
+
+    progress = _Progress("day", every=0.0)
+    progress(3600.0, 86400.0)
+    err = capsys.readouterr().err
+    assert "day: simulated 1h00m of 24h00m (4%)" in err
