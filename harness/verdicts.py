@@ -40,8 +40,10 @@ def scenario_of(out: Path, data: dict[str, Any] | None, meta: dict[str, Any]) ->
     if data is None:
         raise InputError("the run directory has no readable scenario.json: cannot score it",
                          source=str(out))
-    return Scenario.model_validate(data, context={"base_dir": meta.get("scenario_dir"),
-                                                  "trusted": True})
+    # A run records its inputs (trace files) inside itself; older runs name the
+    # scenario's directory instead.
+    base = out if meta.get("inputs") == "run_dir" else meta.get("scenario_dir")
+    return Scenario.model_validate(data, context={"base_dir": base, "trusted": True})
 
 
 def check_gates(scenario: Scenario, gates: Sequence[Gate]) -> None:

@@ -51,8 +51,10 @@ __all__ = [
 RUN_FILES = (
     "run.json", "scenario.json", "scenario.yaml", "requests.parquet", "spans.parquet",
     "timeseries.parquet", "events.jsonl", "summary.json", "report.html", ".requests.arrows",
-    ".spans.arrows", ".timeseries.arrows", COUNTERFACTUALS,
+    ".spans.arrows", ".timeseries.arrows", COUNTERFACTUALS, "traces",
 )
+#: Where a run directory keeps copies of its scenario's trace files.
+TRACES = "traces"
 
 
 def versions() -> dict[str, str]:
@@ -136,15 +138,49 @@ def _meta(scenario: Scenario, mode: str, seed: int, *, overrides: Sequence[str],
         "mode": mode, "seed": seed, "scenario": scenario.name,
         "scenario_digest": scenario.digest(), "overrides": list(overrides),
         "scenario_dir": str(source_dir.resolve()) if source_dir else None,
+        # scenario.json's files (traces) are in the run directory itself: see _inputs
+        "inputs": "run_dir",
         "command": " ".join(command if command is not None else sys.argv),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": versions(),
     }
 
 
-def _inputs(out: Path, scenario: Scenario, source_text: str | None, overwrite: bool) -> None:
+def _bundle_traces(data: Any, source_dir: Path | None, out: Path) -> None:
+    """Copy every trace file ``data`` (a canonical scenario) names into ``out/traces/`` and
+    point ``data`` at the copies, so the run directory can be re-scored and re-rendered
+    anywhere, without the scenario's directory (a CI artifact, say)."""
+    base = source_dir or Path(".")
+    taken: dict[Path, str] = {}
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            trace = node.get("trace")
+            if isinstance(trace, dict) and isinstance(trace.get("file"), str):
+                source = (base / trace["file"]).resolve()
+                if source not in taken:
+                    name = source.name
+                    while name in taken.values():
+                        name = f"_{name}"
+                    (out / TRACES).mkdir(exist_ok=True)
+                    shutil.copyfile(source, out / TRACES / name)
+                    taken[source] = name
+                trace["file"] = f"{TRACES}/{taken[source]}"
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(data)
+
+
+def _inputs(out: Path, scenario: Scenario, source_text: str | None, overwrite: bool,
+            source_dir: Path | None) -> None:
     prepare_out_dir(out, overwrite=overwrite)
-    write_json(out / "scenario.json", scenario.canonical())
+    data = scenario.canonical()
+    _bundle_traces(data, source_dir, out)
+    write_json(out / "scenario.json", data)
     if source_text is not None:
         (out / "scenario.yaml").write_text(source_text, encoding="utf-8")
 
@@ -162,7 +198,7 @@ def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None
     seed = scenario.seed if seed is None else seed
     if seed != scenario.seed:
         scenario = scenario.model_copy(update={"seed": seed})
-    _inputs(out, scenario, source_text, overwrite)
+    _inputs(out, scenario, source_text, overwrite, source_dir)
     schedule = build_schedule(scenario, seed)
     meta = _meta(scenario, mode, seed, overrides=overrides, source_dir=source_dir,
                  command=command)
@@ -286,7 +322,7 @@ def execute_replications(scenario: Scenario, *, mode: str, out: Path, replicatio
     aggregate them into ``out/summary.json``, each figure with a 95% interval."""
     _check_mode(mode)
     seed = scenario.seed if seed is None else seed
-    _inputs(out, scenario, source_text, overwrite)
+    _inputs(out, scenario, source_text, overwrite, source_dir)
     meta = _meta(scenario, mode, seed, overrides=overrides, source_dir=source_dir,
                  command=command)
     seeds = [seed + i for i in range(replications)]

@@ -356,3 +356,23 @@ def test_a_long_run_says_how_far_it_is(capsys: pytest.CaptureFixture[str]) -> No
     progress(3600.0, 86400.0)
     err = capsys.readouterr().err
     assert "day: simulated 1h00m of 24h00m (4%)" in err
+
+
+def test_a_trace_driven_run_directory_is_re_scored_anywhere(
+        tmp_path: Path, scenarios_dir: Path) -> None:
+    src = tmp_path / "src"
+    (src / "traces").mkdir(parents=True)
+    shutil.copy(scenarios_dir / "support-day.yaml", src)
+    shutil.copy(scenarios_dir / "traces" / "support-day.csv", src / "traces")
+    out = tmp_path / "run"
+    code = main(["run", str(src / "support-day.yaml"), "--out", str(out), "-q", "--no-report"])
+    before = json.loads((out / "summary.json").read_text())
+    shutil.rmtree(src)  # the scenario's directory is gone, as on another machine
+    moved = tmp_path / "artifact"
+    out.rename(moved)
+    (moved / "summary.json").unlink()
+    assert main(["report", str(moved)]) == code
+    after = json.loads((moved / "summary.json").read_text())
+    assert after["metrics"] == before["metrics"]
+    assert (moved / "report.html").exists()
+    assert (moved / "traces" / "support-day.csv").exists()
