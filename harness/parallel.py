@@ -24,7 +24,7 @@ __all__ = ["Executor", "ProcessExecutor", "SerialExecutor", "local_executor"]
 T = TypeVar("T")
 R = TypeVar("R")
 
-PRELOAD = ("harness.cli.execute", "harness.cli.sweep", "harness.sim.engine")
+PRELOAD = ("harness.execution", "harness.cli.sweep", "harness.sim.engine")
 
 
 class Executor(Protocol):

@@ -127,7 +127,7 @@ def _ci_outputs(args: argparse.Namespace, summary: Summary, report: Path | None)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from harness.cli.execute import default_out_dir, execute, execute_replications
+    from harness.execution import default_out_dir, execute, execute_replications
     from harness.units import format_duration
 
     _gates(args)  # a malformed gate is reported before the scenario is even read
@@ -170,7 +170,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from harness.cli.execute import rescore
+    from harness.execution import rescore
     from harness.verdicts import saved
 
     summary = rescore(args.dir, gates=_gates(args))

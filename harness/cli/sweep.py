@@ -18,9 +18,9 @@ from typing import Any
 
 import pandas as pd
 
-from harness.cli.execute import execute
 from harness.cli.grid import Param, count, points
 from harness.errors import InputError, Problem
+from harness.execution import execute
 from harness.limits import check_count, check_scenario
 from harness.parallel import Executor
 from harness.scenario.loader import load_scenario

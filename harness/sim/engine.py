@@ -4,14 +4,14 @@ schedule, apply faults, autoscale, sample the system state, drain, write the rec
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from collections.abc import Generator
 from typing import Any
 
 import simpy
 
 from faults.schedule import FaultSchedule
 from harness.demand.arrivals import PRIORITIES, ArrivalSchedule
+from harness.engines import EngineResult, Mode, Progress
 from harness.outcomes import ErrorKind, Outcome, outcome_of
 from harness.policies.breaker import BreakerState
 from harness.records.writer import RunWriter
@@ -23,21 +23,16 @@ from harness.sim.runner import Runner
 from harness.sim.servers import SimEndpoint, SimTool
 from harness.sim.world import Req, World
 
-__all__ = ["SimResult", "default_drain", "simulate"]
+__all__ = ["SimEngine", "SimResult", "default_drain", "simulate"]
 
 Gen = Generator[simpy.Event, Any, Any]
-Progress = Callable[[float, float], None]
 PROGRESS_SLICES = 100
 
 _SEVERITY = {None: 0, BreakerState.CLOSED: 1, BreakerState.HALF_OPEN: 2, BreakerState.OPEN: 3}
 
 
-@dataclass(frozen=True)
-class SimResult:
-    requests: int
-    completed: int
-    dropped: int
-    sim_time: float
+#: What a simulation returns: the engine seam's result.
+SimResult = EngineResult
 
 
 def default_drain(scenario: Scenario) -> float:
@@ -181,3 +176,13 @@ def simulate(scenario: Scenario, schedule: ArrivalSchedule, writer: RunWriter,
     """Run ``scenario`` over ``schedule``, writing records through ``writer``;
     ``progress(simulated_s, duration_s)`` is called a hundred times along the way."""
     return _Sim(scenario, schedule, writer, seed).run(progress)
+
+
+class SimEngine:
+    """The simulator behind the engine seam (:mod:`harness.engines`)."""
+
+    mode = Mode.SIM
+
+    def run(self, scenario: Scenario, schedule: ArrivalSchedule, writer: RunWriter,
+            seed: int, *, progress: Progress | None = None) -> EngineResult:
+        return simulate(scenario, schedule, writer, seed, progress)

@@ -350,7 +350,7 @@ def test_sweep_columns_have_distinct_names() -> None:
 
 
 def test_a_long_run_says_how_far_it_is(capsys: pytest.CaptureFixture[str]) -> None:
-    from harness.cli.execute import _Progress
+    from harness.execution import _Progress
 
     progress = _Progress("day", every=0.0)
     progress(3600.0, 86400.0)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli.execute import execute
+from harness.execution import execute
 from harness.scenario import load_scenario
 from tests.conftest import library
 

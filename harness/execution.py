@@ -1,7 +1,8 @@
 """Running a scenario end to end: records, score, summary, report.
 
-This is the composition root of a run: it is the one place that knows both engines,
-the scorer and the report renderer.
+This is the composition root of a run: it picks the engine for the mode (through the
+registry in :mod:`harness.engines`), writes the run directory, and calls the scorer and
+the report renderer. The CLI is a thin shell over it; Python users call it directly.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.demand.schedule import build_schedule
+from harness.engines import engine_for
 from harness.errors import InputError
 from harness.gates.spec import Gate, parse_gate
 from harness.outcomes import RunStatus
@@ -124,14 +126,6 @@ def prepare_out_dir(out: Path, *, overwrite: bool = False) -> None:
                          source=str(exc.filename or out)) from None
 
 
-def _check_mode(mode: str) -> None:
-    if mode != "sim":
-        raise InputError(
-            "the live engine is not available in this version: run with --mode sim",
-            source="--mode",
-        )
-
-
 def _meta(scenario: Scenario, mode: str, seed: int, *, overrides: Sequence[str],
           source_dir: Path | None, command: Sequence[str] | None) -> dict[str, Any]:
     return {
@@ -194,7 +188,7 @@ def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None
     """Run ``scenario`` in ``mode`` into ``out``; return its scored summary. With
     ``attribute``, each fault whose impact overlaps another's is also attributed by a
     counterfactual: the same run (seed, arrivals) without that fault."""
-    _check_mode(mode)
+    engine = engine_for(mode)
     seed = scenario.seed if seed is None else seed
     if seed != scenario.seed:
         scenario = scenario.model_copy(update={"seed": seed})
@@ -206,11 +200,9 @@ def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None
                 warmup_s=warmup)
     writer = RunWriter(out, meta)
     started = time.perf_counter()
-    from harness.sim.engine import simulate
-
     try:
-        result = simulate(scenario, schedule, writer, seed,
-                          progress=_Progress(scenario.name) if progress else None)
+        result = engine.run(scenario, schedule, writer, seed,
+                            progress=_Progress(scenario.name) if progress else None)
     except KeyboardInterrupt:  # SIGINT, and SIGTERM (the CLI turns it into one)
         writer.close(RunStatus.INTERRUPTED, elapsed_s=round(time.perf_counter() - started, 3))
         raise
@@ -298,13 +290,14 @@ class RunJob:
     gates: tuple[str, ...]
     warmup: float
     command: str
+    mode: str = "sim"
 
 
 def run_job(job: RunJob) -> str:
     """Run one replication; its summary as JSON."""
     scenario = Scenario.model_validate(job.scenario, context={"base_dir": job.base_dir,
                                                               "trusted": True})
-    summary = execute(scenario, mode="sim", out=Path(job.out), seed=job.seed,
+    summary = execute(scenario, mode=job.mode, out=Path(job.out), seed=job.seed,
                       source_dir=Path(job.base_dir) if job.base_dir else None,
                       gates=[parse_gate(g) for g in job.gates], command=[job.command],
                       write_report=False, warmup=job.warmup, progress=False)
@@ -320,7 +313,7 @@ def execute_replications(scenario: Scenario, *, mode: str, out: Path, replicatio
                          overwrite: bool = False) -> Summary:
     """Run ``replications`` seeds of ``scenario`` in parallel into ``out/rep-NNN`` and
     aggregate them into ``out/summary.json``, each figure with a 95% interval."""
-    _check_mode(mode)
+    engine_for(mode)  # an unknown or unavailable mode is refused before anything runs
     seed = scenario.seed if seed is None else seed
     _inputs(out, scenario, source_text, overwrite, source_dir)
     meta = _meta(scenario, mode, seed, overrides=overrides, source_dir=source_dir,
@@ -331,7 +324,7 @@ def execute_replications(scenario: Scenario, *, mode: str, out: Path, replicatio
     write_json(out / "run.json", meta)
     base_dir = str(source_dir.resolve()) if source_dir else None
     jobs = [RunJob(scenario.canonical(), base_dir, str(out / f"rep-{i:03d}"), s,
-                   tuple(g.text for g in gates), warmup, meta["command"])
+                   tuple(g.text for g in gates), warmup, meta["command"], str(mode))
             for i, s in enumerate(seeds)]
     started = time.perf_counter()
     reps: list[Summary] = []
