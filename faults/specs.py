@@ -304,6 +304,8 @@ def _fault_kind(value: Any) -> str | None:
 
 
 def _fault_shape(value: Any) -> Any:
+    if isinstance(value, FaultSpecBase):
+        return value
     if not isinstance(value, dict):
         raise ValueError("a fault is a mapping with kind, target and at")
     kind = value.get("kind")

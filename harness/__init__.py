@@ -24,6 +24,7 @@ __all__ = [
     "Problem",
     "Product",
     "Ramp",
+    "RunResult",
     "Scale",
     "Scenario",
     "Sequence",
@@ -35,14 +36,21 @@ __all__ = [
     "Verdict",
     "arrival_times",
     "build_schedule",
+    "judge",
     "load_scenario",
     "parse_duration",
     "parse_percent",
     "parse_rate",
     "parse_scenario",
+    "report",
+    "run",
 ]
 
 _WHERE = {
+    "RunResult": "harness.api",
+    "judge": "harness.api",
+    "report": "harness.api",
+    "run": "harness.api",
     "ArrivalSchedule": "harness.demand.arrivals",
     "arrival_times": "harness.demand.arrivals",
     "build_schedule": "harness.demand.schedule",
@@ -80,6 +88,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from harness.api import RunResult, judge, report, run
     from harness.demand.arrivals import ArrivalSchedule, arrival_times
     from harness.demand.curves import (
         Burst,

@@ -39,7 +39,7 @@ def shorthand(field: str) -> Any:
     """A before-validator turning a bare value into ``{field: value}``."""
 
     def expand(value: Any) -> Any:
-        if isinstance(value, dict):
+        if isinstance(value, dict | BaseModel):  # the full form, as data or as a model
             return value
         return {field: value}
 

@@ -14,7 +14,7 @@ HARNESS = {
     "InputError", "Noise", "Outcome", "Piecewise", "Problem", "Product", "Ramp", "Scale",
     "Scenario", "Sequence", "Sine", "Spike", "Step", "Sum", "Summary", "Verdict",
     "arrival_times", "build_schedule", "load_scenario", "parse_duration", "parse_percent",
-    "parse_rate", "parse_scenario",
+    "parse_rate", "parse_scenario", "RunResult", "judge", "report", "run",
 }
 
 

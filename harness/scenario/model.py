@@ -106,6 +106,9 @@ class Scenario(Spec):
                 fault = raw
                 if isinstance(raw, dict) and raw.get("id") is None and "kind" in raw:
                     fault = {**raw, "id": f"{raw['kind']}-{i}".replace("_", "-")}
+                elif isinstance(raw, FaultSpecBase) and raw.id is None:
+                    fault = raw.model_copy(
+                        update={"id": f"{raw.kind_name()}-{i}".replace("_", "-")})
                 faults.append(fault)
             data = {**data, "faults": faults}
         return data

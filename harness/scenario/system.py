@@ -265,6 +265,8 @@ def _step_kind(value: Any) -> str | None:
 
 
 def _step_shape(value: Any) -> Any:
+    if isinstance(value, AgentStep | ParallelStep | DelegateStep):
+        return value
     if isinstance(value, str):
         return {"agent": value}
     if isinstance(value, dict) and _step_kind(value) is None:
