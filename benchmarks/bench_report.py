@@ -20,7 +20,7 @@ from typing import Any
 
 from synthetic import SMOKE, N, synthetic_run
 
-from harness.verdicts import judge_dir
+from harness.judging.directory import judge_dir
 from reports.render import render_report
 
 

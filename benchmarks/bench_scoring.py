@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from synthetic import SCENARIO, SMOKE, N, synthetic_run
 
-from harness.gates.evaluate import judge
+from harness.judging.evaluate import judge
 from harness.records.reader import read_run
 from harness.scenario import parse_scenario
 from harness.scoring.score import score_run

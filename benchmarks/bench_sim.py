@@ -23,9 +23,9 @@ from typing import Any
 
 from minimal_chain import run_minimal
 
-from harness.demand.schedule import build_schedule
 from harness.records.writer import RunWriter
 from harness.scenario import load_scenario
+from harness.scenario.schedule import build_schedule
 from harness.sim.engine import simulate
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -53,7 +53,7 @@ _WHERE = {
     "run": "harness.api",
     "ArrivalSchedule": "harness.demand.arrivals",
     "arrival_times": "harness.demand.arrivals",
-    "build_schedule": "harness.demand.schedule",
+    "build_schedule": "harness.scenario.schedule",
     "ErrorKind": "harness.outcomes",
     "Outcome": "harness.outcomes",
     "InputError": "harness.errors",
@@ -107,10 +107,10 @@ if TYPE_CHECKING:
         Step,
         Sum,
     )
-    from harness.demand.schedule import build_schedule
     from harness.errors import InputError, Problem
     from harness.outcomes import ErrorKind, Outcome
     from harness.scenario.loader import load_scenario, parse_scenario
     from harness.scenario.model import Scenario
+    from harness.scenario.schedule import build_schedule
     from harness.scoring.model import Summary, Verdict
     from harness.units import parse_duration, parse_percent, parse_rate

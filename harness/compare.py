@@ -19,10 +19,10 @@ import numpy as np
 
 from harness.errors import InputError
 from harness.gates.spec import Gate
+from harness.judging.directory import judge_dir
 from harness.metrics import METRICS, higher_is_better
 from harness.scoring.model import GateResult, Summary, Verdict
 from harness.scoring.stats import permutation_p
-from harness.verdicts import judge_dir
 
 __all__ = ["HEADLINE", "Comparison", "Delta", "config_changes", "delta_table"]
 

@@ -19,16 +19,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness.demand.schedule import build_schedule
 from harness.engines import engine_for
 from harness.errors import InputError
 from harness.gates.spec import Gate, parse_gate
-from harness.outcomes import RunStatus
-from harness.parallel import local_executor
-from harness.records.writer import RunWriter, write_json
-from harness.scenario.model import Scenario
-from harness.scoring.model import Summary
-from harness.verdicts import (
+from harness.judging.directory import (
     COUNTERFACTUALS,
     aggregate_into,
     counterfactual_dir,
@@ -36,6 +30,12 @@ from harness.verdicts import (
     replication_dirs,
     saved,
 )
+from harness.outcomes import RunStatus
+from harness.parallel import local_executor
+from harness.records.writer import RunWriter, write_json
+from harness.scenario.model import Scenario
+from harness.scenario.schedule import build_schedule
+from harness.scoring.model import Summary
 
 __all__ = [
     "RUN_FILES",

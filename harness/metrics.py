@@ -9,7 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["METRICS", "WINDOW_METRICS", "Metric", "Unit", "format_value", "higher_is_better"]
+__all__ = ["METRICS", "PHASES", "WINDOW_METRICS", "Metric", "Unit", "format_value",
+           "higher_is_better"]
+
+#: Phases of a run, split by its faults: before the first fault, while any fault is
+#: active, after the last fault ends until the SLI is compliant again, and after that.
+#: Figures are given per phase, and gates may be scoped to one (``phase recovery:``).
+PHASES = ("baseline", "fault", "recovery", "after")
 
 
 class Unit(StrEnum):

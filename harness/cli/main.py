@@ -106,7 +106,7 @@ def _gates(args: argparse.Namespace, scenario: Scenario | None = None) -> list[G
     """The ``--gate`` options, parsed and, given the scenario, checked against it (a
     fault, phase or workflow it does not have) before anything runs."""
     from harness.gates.spec import parse_gate
-    from harness.verdicts import check_gates
+    from harness.judging.directory import check_gates
 
     gates = _parsed(args.gates, parse_gate, "--gate")
     if scenario is not None:
@@ -115,7 +115,7 @@ def _gates(args: argparse.Namespace, scenario: Scenario | None = None) -> list[G
 
 
 def _ci_outputs(args: argparse.Namespace, summary: Summary, report: Path | None) -> None:
-    from harness.gates.outputs import write_junit, write_markdown
+    from harness.judging.outputs import write_junit, write_markdown
 
     try:
         if args.junit:
@@ -171,7 +171,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from harness.execution import rescore
-    from harness.verdicts import saved
+    from harness.judging.directory import saved
 
     summary = rescore(args.dir, gates=_gates(args))
     if saved(summary):
@@ -288,8 +288,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_demand(args: argparse.Namespace) -> int:
-    from harness.demand.plot import plot_demand
     from harness.units import parse_duration
+    from reports.demand_plot import plot_demand
 
     try:
         window = parse_duration(args.window)

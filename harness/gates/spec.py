@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from harness.metrics import METRICS, WINDOW_METRICS, Unit
+from harness.metrics import METRICS, PHASES, WINDOW_METRICS, Unit
 from harness.suggest import did_you_mean
 from harness.units import parse_duration, parse_percent, parse_rate
 
@@ -52,9 +52,6 @@ _OPS = {
     Op.GE: lambda a, b: a >= b, Op.EQ: lambda a, b: a == b, Op.NE: lambda a, b: a != b,
 }
 
-#: Phases of a run, split by its faults: before the first fault, while any fault is
-#: active, after the last fault ends until the SLI is compliant again, and after that.
-PHASES = ("baseline", "fault", "recovery", "after")
 
 _GATE = re.compile(
     r"^\s*(?:(?P<scope>every\s+window|during\s+\S+|phase\s+\S+|workflow\s+\S+)\s*:\s*)?"

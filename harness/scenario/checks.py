@@ -18,7 +18,8 @@ from faults.specs import (
     Target,
     TargetKind,
 )
-from harness.gates.spec import PHASES, Gate, Scope, parse_gate
+from harness.gates.spec import Gate, Scope, parse_gate
+from harness.metrics import PHASES
 from harness.scenario.system import (
     AgentStep,
     DelegateStep,

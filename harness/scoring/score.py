@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from faults.schedule import Activation, FaultSchedule
-from harness.gates.spec import PHASES
+from harness.metrics import PHASES
 from harness.outcomes import RunStatus
 from harness.records.reader import RunData
 from harness.scenario.model import Scenario
@@ -197,7 +197,7 @@ def score_run(run: RunData, scenario: Scenario, *, mode: str | None = None,
               seed: int | None = None, warmup: float = 0.0) -> Scored:
     """Score ``run`` against ``scenario``'s SLA. Requests that arrived before ``warmup``
     seconds are left out (the system starting empty is not its steady state). Gates
-    are judged separately (:func:`harness.gates.evaluate.judge`); the verdict here
+    are judged separately (:func:`harness.judging.evaluate.judge`); the verdict here
     reflects only how the run ended."""
     requests = run.requests
     scenario, cut = _scored_horizon(run, scenario)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.gates.evaluate import judge
+from harness.judging.evaluate import judge
 from harness.scoring.score import score_run
 from tests.harness.scoring.helpers import per_second, requests, run, scenario
 

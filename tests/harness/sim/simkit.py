@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.demand.schedule import build_schedule
 from harness.records.writer import RunWriter
 from harness.scenario import Scenario, parse_scenario
+from harness.scenario.schedule import build_schedule
 from harness.sim.engine import simulate
 
 

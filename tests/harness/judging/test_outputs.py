@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from harness.gates.evaluate import judge
-from harness.gates.outputs import junit_xml, markdown
+from harness.judging.evaluate import judge
+from harness.judging.outputs import junit_xml, markdown
 from harness.scoring.model import Verdict
 from harness.scoring.score import score_run
 from tests.harness.scoring.helpers import per_second, requests, run, scenario

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.gates.evaluate import evaluate_gate, judge
 from harness.gates.spec import parse_gate
+from harness.judging.evaluate import evaluate_gate, judge
 from harness.scoring.score import score_run
 from tests.harness.scoring.helpers import per_second, requests, run, scenario
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.gates.evaluate import evaluate_gate, judge_replications
 from harness.gates.spec import parse_gate
+from harness.judging.evaluate import evaluate_gate, judge_replications
 from harness.scoring.aggregate import aggregate
 from harness.scoring.model import GateResult, GateStatus, Summary
 from harness.scoring.score import score_run

@@ -11,8 +11,8 @@ import numpy as np
 matplotlib.use("Agg")
 from matplotlib.figure import Figure
 
-from harness.demand.schedule import build_schedule
 from harness.errors import InputError
+from harness.scenario.schedule import build_schedule
 
 if TYPE_CHECKING:
     from harness.scenario.model import Scenario

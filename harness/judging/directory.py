@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError, Problem
-from harness.gates.evaluate import judge, judge_replications
 from harness.gates.spec import Gate
+from harness.judging.evaluate import judge, judge_replications
 from harness.outcomes import RunStatus
 from harness.records.reader import read_run
 from harness.records.writer import write_json
