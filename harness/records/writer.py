@@ -1,15 +1,21 @@
 """Writing a run directory as the run goes.
 
 Rows are buffered as tuples (the cheapest thing an engine's hot path can append) and
-flushed every ``flush_rows`` rows to an Arrow IPC *stream* (``.requests.arrows``): a
-stream is readable up to its last complete batch even if the process dies mid-write.
-``close()`` turns each stream into Parquet (``requests.parquet``) and removes it.
+flushed every ``flush_rows`` rows — and, when the engine calls :meth:`RunWriter.tick`,
+at least every ``flush_s`` seconds of wall time — to an Arrow IPC *stream*
+(``.requests.arrows``): a stream is readable up to its last complete batch even if the
+process dies mid-write. ``close()`` turns each stream into Parquet (``requests.parquet``)
+and removes it.
+
+A row of the wrong width is refused where it is appended; a value of the wrong type is
+named (table, row, column) when its batch is built, never silently misaligned.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import ipc
 
+from harness.records.events import RecordError, check_event
 from harness.records.schema import TABLES
 
 __all__ = ["RunWriter", "TableWriter", "write_json"]
@@ -42,11 +49,15 @@ class TableWriter:
         self.stream_path = directory / f".{name}.arrows"
         self.parquet_path = directory / f"{name}.parquet"
         self.rows: list[tuple[Any, ...]] = []
+        self.width = len(schema)
         self.count = 0
         self._sink: pa.NativeFile | None = None
         self._writer: ipc.RecordBatchStreamWriter | None = None
 
     def append(self, row: tuple[Any, ...]) -> None:
+        if len(row) != self.width:
+            raise RecordError(f"a {self.name} row has {len(row)} fields, the table "
+                              f"{self.width}: {', '.join(self.schema.names)}")
         self.rows.append(row)
         if len(self.rows) >= self.flush_rows:
             self.flush()
@@ -56,11 +67,26 @@ class TableWriter:
             list(zip(*self.rows, strict=True)) if self.rows else [[]] * len(self.schema))
         arrays = []
         for field, col in zip(self.schema, columns, strict=True):
-            if pa.types.is_dictionary(field.type):
-                arrays.append(pa.array(col, pa.string()).dictionary_encode())
-            else:
-                arrays.append(pa.array(col, field.type))
+            try:
+                if pa.types.is_dictionary(field.type):
+                    arrays.append(pa.array(col, pa.string()).dictionary_encode())
+                else:
+                    arrays.append(pa.array(col, field.type))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+                raise self._bad_value(field) from None
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def _bad_value(self, field: pa.Field) -> RecordError:
+        """The first buffered row whose ``field`` does not fit its type."""
+        index = self.schema.names.index(field.name)
+        target = pa.string() if pa.types.is_dictionary(field.type) else field.type
+        for i, row in enumerate(self.rows):
+            try:
+                pa.array([row[index]], target)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+                return RecordError(f"{self.name} row {self.count + i}: {field.name} = "
+                                   f"{row[index]!r} is not {target}")
+        return RecordError(f"{self.name}: column {field.name} does not fit {target}")
 
     def flush(self) -> None:
         if not self.rows:
@@ -94,8 +120,11 @@ class TableWriter:
 class RunWriter:
     """A run directory: the three tables, the event log and ``run.json``."""
 
-    def __init__(self, directory: Path, meta: Mapping[str, Any], flush_rows: int = 65536) -> None:
+    def __init__(self, directory: Path, meta: Mapping[str, Any], flush_rows: int = 65536,
+                 flush_s: float = 1.0) -> None:
         self.directory = directory
+        self.flush_s = flush_s
+        self._flushed = time.monotonic()
         directory.mkdir(parents=True, exist_ok=True)
         self.tables = {
             name: TableWriter(directory, name, schema, flush_rows)
@@ -110,7 +139,9 @@ class RunWriter:
         write_json(directory / "run.json", self.meta)
 
     def event(self, t: float, type_: str, /, **fields: Any) -> None:
-        """One line of ``events.jsonl``: ``{"t_s": …, "type": …, …}``."""
+        """One line of ``events.jsonl``: ``{"t_s": …, "type": …, …}`` (see
+        :mod:`harness.records.events` for the types and their fields)."""
+        check_event(type_, fields.keys())
         self._events.write(json.dumps({"t_s": round(t, 6), "type": type_, **fields}) + "\n")
         self.events += 1
 
@@ -118,6 +149,14 @@ class RunWriter:
         for table in self.tables.values():
             table.flush()
         self._events.flush()
+        self._flushed = time.monotonic()
+
+    def tick(self) -> None:
+        """Flush if ``flush_s`` seconds of wall time have passed since the last flush:
+        an engine calls this often (the simulator at each sampling step, the live
+        driver on a timer), so a killed run loses at most about that much."""
+        if time.monotonic() - self._flushed >= self.flush_s:
+            self.flush()
 
     def close(self, status: str = "complete", **meta: Any) -> None:
         """Finish every table and record how the run ended."""

@@ -134,6 +134,7 @@ class _Sim:
                     row((t, kind, name, None, None, cap, st.busy, st.waiting,
                          self._breaker_state(name, t), server.cost))
             row((t, "system", "requests", None, None, None, len(self.inflight), 0, None, total))
+            world.writer.tick()  # flush at least once a second of wall time
             yield env.timeout(step)
 
     # --- run ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from harness.errors import InputError
+from harness.records.events import RecordError
 from harness.records.reader import read_run
 from harness.records.writer import RunWriter
 
@@ -23,7 +24,7 @@ def test_a_closed_run_is_parquet_and_reads_back(tmp_path: Path) -> None:
     writer = RunWriter(tmp_path, {"mode": "sim"}, flush_rows=100)
     for i in range(250):
         writer.requests.append(_row(i))
-    writer.event(1.0, "fault_start", fault="x")
+    writer.event(1.0, "fault_start", fault="x", kind="latency", target="agent.a")
     writer.close()
     assert not (tmp_path / ".requests.arrows").exists()
     assert pq.read_table(tmp_path / "requests.parquet").num_rows == 250
@@ -31,7 +32,8 @@ def test_a_closed_run_is_parquet_and_reads_back(tmp_path: Path) -> None:
     assert run.meta["status"] == "complete"
     assert run.missing == ["scenario.json is missing"]
     assert run.requests["id"].tolist() == list(range(250))
-    assert run.events == [{"t_s": 1.0, "type": "fault_start", "fault": "x"}]
+    assert run.events == [{"t_s": 1.0, "type": "fault_start", "fault": "x", "kind": "latency",
+                           "target": "agent.a"}]
 
 
 def _crash_after_writing(directory: Path, rows: int, flush_rows: int) -> None:
@@ -97,3 +99,43 @@ def test_run_json_records_how_the_run_ended(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "run.json").read_text())
     assert meta == {"seed": 3, "status": "interrupted", "elapsed_s": 1.5,
                     "records": {"requests": 0, "spans": 0, "timeseries": 0, "events": 0}}
+
+
+def test_a_row_of_the_wrong_width_is_refused_where_it_is_appended(tmp_path: Path) -> None:
+    writer = RunWriter(tmp_path, {"mode": "sim"})
+    with pytest.raises(RecordError, match="a requests row has 3 fields, the table 16"):
+        writer.requests.append((1, "w", "normal"))
+    writer.close()
+
+
+def test_a_value_of_the_wrong_type_is_named_by_row_and_column(tmp_path: Path) -> None:
+    writer = RunWriter(tmp_path, {"mode": "sim"}, flush_rows=10)
+    for i in range(4):
+        writer.requests.append(_row(i))
+    bad = list(_row(4))
+    bad[6] = "slow"  # latency_s
+    writer.requests.append(tuple(bad))
+    with pytest.raises(RecordError, match=r"requests row 4: latency_s = 'slow' is not double"):
+        writer.flush()
+    writer.requests.rows.clear()
+    writer.close()
+
+
+def test_an_event_must_carry_the_fields_scoring_reads(tmp_path: Path) -> None:
+    writer = RunWriter(tmp_path, {"mode": "sim"})
+    with pytest.raises(RecordError, match="lacks cold_start_s, price_per_s"):
+        writer.event(0.0, "replica_start", agent="a", replica=0)
+    with pytest.raises(RecordError, match="unknown event type 'reboot'"):
+        writer.event(0.0, "reboot")
+    writer.close()
+
+
+def test_tick_flushes_once_its_interval_has_passed(tmp_path: Path) -> None:
+    writer = RunWriter(tmp_path, {"mode": "sim"}, flush_s=3600)
+    writer.requests.append(_row(0))
+    writer.tick()
+    assert not (tmp_path / ".requests.arrows").exists()  # not yet
+    writer.flush_s = 0.0
+    writer.tick()
+    assert len(read_run(tmp_path).requests) == 1  # readable while the run goes on
+    writer.close()
