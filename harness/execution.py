@@ -31,7 +31,7 @@ from harness.judging.directory import (
     saved,
 )
 from harness.outcomes import RunStatus
-from harness.parallel import local_executor
+from harness.parallel import Executor, local_executor
 from harness.records.writer import RunWriter, write_json
 from harness.scenario.model import Scenario
 from harness.scenario.schedule import build_schedule
@@ -310,7 +310,8 @@ def execute_replications(scenario: Scenario, *, mode: str, out: Path, replicatio
                          overrides: Sequence[str] = (), gates: Sequence[Gate] = (),
                          command: Sequence[str] | None = None, warmup: float = 0.0,
                          baseline: Summary | None = None, write_report: bool = True,
-                         overwrite: bool = False) -> Summary:
+                         overwrite: bool = False, executor: Executor | None = None
+                         ) -> Summary:
     """Run ``replications`` seeds of ``scenario`` in parallel into ``out/rep-NNN`` and
     aggregate them into ``out/summary.json``, each figure with a 95% interval."""
     engine_for(mode)  # an unknown or unavailable mode is refused before anything runs
@@ -329,7 +330,8 @@ def execute_replications(scenario: Scenario, *, mode: str, out: Path, replicatio
     started = time.perf_counter()
     reps: list[Summary] = []
     try:
-        for text in local_executor(workers, len(jobs)).map(run_job, jobs):
+        pool = executor if executor is not None else local_executor(workers, len(jobs))
+        for text in pool.map(run_job, jobs):
             reps.append(Summary.model_validate_json(text))
             if len(reps) < len(jobs):
                 print(f"  replication {len(reps)} of {len(jobs)} done", file=sys.stderr,

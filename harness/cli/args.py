@@ -58,6 +58,12 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _add_cluster(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cluster", metavar="tcp://HOST:PORT",
+                   help="run replications or sweep points on a Dask cluster's workers "
+                        "(default: $SQUALL_CLUSTER, else local processes)")
+
+
 def _add_gates(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gate", dest="gates", action="append", default=[], metavar="GATE",
                    help="an extra gate, e.g. 'latency.p95 < 8s' (repeatable)")
@@ -79,20 +85,7 @@ def _add_set(p: argparse.ArgumentParser) -> None:
                         "samples, ticks, faults, points; repeatable)")
 
 
-def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="squall", description="Chaos and load testing for multi-agent AI systems.",
-                epilog="exit codes: 0 pass, 1 a gate failed, 2 invalid input or usage, "
-                       "3 inconclusive or no gates, 4 aborted, 130 interrupted")
-    p.add_argument("--version", action="version", version=f"squall {_version()}")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    v = sub.add_parser("validate", help="check a scenario file; exit 0 or 2")
-    v.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
-    _add_set(v)
-
-    sub.add_parser("schema", help="print the scenario JSON Schema")
-
-    r = sub.add_parser("run", help="run a scenario and score it")
+def _run_parser(r: argparse.ArgumentParser) -> None:
     r.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
     r.add_argument("--mode", choices=["sim", "live"], default="sim",
                    help="sim: the discrete-event simulator (default); live: real HTTP load")
@@ -106,12 +99,29 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--replications", type=_positive_int, default=1, metavar="R",
                    help="run R seeds in parallel; report each figure with a 95%% interval")
     r.add_argument("--workers", type=_positive_int, help="processes (default: one per core)")
+    _add_cluster(r)
     r.add_argument("--warmup", type=_duration, default=0.0, metavar="DURATION",
                    help="leave requests that arrived before this out of the score")
     _add_gates(r)
     r.add_argument("--no-report", action="store_true", help="skip report.html")
     r.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
     _add_set(r)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="squall", description="Chaos and load testing for multi-agent AI systems.",
+                epilog="exit codes: 0 pass, 1 a gate failed, 2 invalid input or usage, "
+                       "3 inconclusive or no gates, 4 aborted, 130 interrupted")
+    p.add_argument("--version", action="version", version=f"squall {_version()}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    v = sub.add_parser("validate", help="check a scenario file; exit 0 or 2")
+    v.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
+    _add_set(v)
+
+    sub.add_parser("schema", help="print the scenario JSON Schema")
+
+    _run_parser(sub.add_parser("run", help="run a scenario and score it"))
 
     rep = sub.add_parser("report", help="re-score a run directory and render its report")
     rep.add_argument("dir", type=Path, help="a run directory (squall run --out)")
@@ -139,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
                     help="draw this many points at random instead of the full grid")
     sw.add_argument("--seed", type=int, default=0, help="seed for --samples")
     sw.add_argument("--workers", type=_positive_int, help="processes (default: one per core)")
+    _add_cluster(sw)
     sw.add_argument("--out", type=Path, help="sweep directory (default runs/NAME-sweep-TIMESTAMP)")
     sw.add_argument("--overwrite", action="store_true",
                     help="replace a previous sweep already in --out")

@@ -149,9 +149,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
                          "--replications, or --attribute", source="--attribute")
     try:
         if args.replications > 1:
-            summary = execute_replications(scenario, replications=args.replications,
-                                           workers=args.workers,
-                                           write_report=not args.no_report, **common)
+            from harness.parallel import executor_for
+
+            pool = executor_for(args.workers, args.replications, args.cluster)
+            try:
+                summary = execute_replications(scenario, replications=args.replications,
+                                               workers=args.workers, executor=pool,
+                                               write_report=not args.no_report, **common)
+            finally:
+                pool.close()
         else:
             summary = execute(scenario, write_report=not args.no_report,
                               attribute=args.attribute, **common)
@@ -232,13 +238,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     from harness.cli.grid import count, parse_param
     from harness.limits import check_count
-    from harness.parallel import local_executor
+    from harness.parallel import executor_for
 
     params = _parsed(args.params, parse_param, "--param")
     total = count(params, args.samples)
     check_count("points", total, _limits(args), source="--param")
-    # Workers start importing the simulator now, while this process loads and validates.
-    executor = local_executor(args.workers, total)
+    # Workers start importing the simulator now (or the cluster is reached), while this
+    # process loads and validates: an unreachable cluster stops everything before it runs.
+    executor = executor_for(args.workers, total, args.cluster)
 
     from harness.cli.sweep import run_sweep
     from harness.metrics import format_value
@@ -251,10 +258,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     def progress(done: int, of: int) -> None:
         print(f"  point {done}/{of} done", file=sys.stderr, flush=True)
 
-    result = run_sweep(args.file, params, out=out, samples=args.samples, seed=args.seed,
-                       overrides=args.overrides, executor=executor,
-                       allow_paths=args.allow_paths, limits=_limits(args),
-                       overwrite=args.overwrite, progress=progress)
+    try:
+        result = run_sweep(args.file, params, out=out, samples=args.samples, seed=args.seed,
+                           overrides=args.overrides, executor=executor,
+                           allow_paths=args.allow_paths, limits=_limits(args),
+                           overwrite=args.overwrite, progress=progress)
+    finally:
+        executor.close()
     names = [p.path for p in params]
     shown = ["attainment", "latency.p95", "recovery.max", "cost.total_usd"]
     headers = short_names([*names, *shown])

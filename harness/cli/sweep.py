@@ -24,6 +24,7 @@ from harness.execution import execute
 from harness.limits import check_count, check_scenario
 from harness.parallel import Executor
 from harness.scenario.loader import load_scenario
+from harness.scenario.model import Scenario
 
 __all__ = ["COLUMNS", "SweepResult", "frontier", "run_sweep"]
 
@@ -33,21 +34,24 @@ COLUMNS = ("attainment", "window_adherence", "latency.p95", "latency.p99", "reco
 
 @dataclass(frozen=True)
 class PointJob:
+    """One point, as a worker receives it (it must pickle): the validated scenario as
+    data, so a worker on another machine needs no scenario file."""
+
     index: int
-    scenario_file: str
+    scenario: dict[str, Any]
+    base_dir: str | None
     overrides: tuple[str, ...]
     out: str
-    allow_paths: tuple[str, ...] = ()
 
 
 def run_point(job: PointJob) -> dict[str, Any]:
     """Simulate one point (in a worker process); its row of the results table."""
-    scenario = load_scenario(job.scenario_file, job.overrides,
-                             allow_paths=[Path(p) for p in job.allow_paths])
+    scenario = Scenario.model_validate(job.scenario, context={"base_dir": job.base_dir,
+                                                              "trusted": True})
     summary = execute(scenario, mode="sim", out=Path(job.out),
-                      source_dir=Path(job.scenario_file).parent, overrides=job.overrides,
-                      command=["squall", "sweep"], write_report=False, overwrite=True,
-                      progress=False)
+                      source_dir=Path(job.base_dir) if job.base_dir else None,
+                      overrides=job.overrides, command=["squall", "sweep"],
+                      write_report=False, overwrite=True, progress=False)
     row: dict[str, Any] = {k: summary.metrics.get(k) for k in COLUMNS}
     row["verdict"] = summary.verdict.value
     row["gates_passed"] = sum(g.status.value == "pass" for g in summary.gates)
@@ -112,21 +116,22 @@ def run_sweep(scenario_file: Path, params: Sequence[Param], *, out: Path,
     check_count("points", count(params, samples), limits)
     grid = points(params, samples, seed)
     problems: list[Problem] = []
-    for point in grid:  # fail fast: every point must be a valid scenario
-        sets = [*overrides, *(f"{k}={v}" for k, v in point.items())]
+    jobs = []
+    base_dir = str(scenario_file.parent.resolve())
+    for i, point in enumerate(grid):  # fail fast: every point must be a valid scenario
+        sets = (*overrides, *(f"{k}={v}" for k, v in point.items()))
         try:
             scenario = load_scenario(scenario_file, sets, allow_paths=allow_paths)
             check_scenario(scenario, limits, source=", ".join(f"{k}={v}"
                                                                for k, v in point.items()))
         except InputError as exc:
             problems += [p for p in exc.problems if p not in problems]
+            continue
+        jobs.append(PointJob(i, scenario.canonical(), base_dir, sets,
+                             str(out / "points" / f"p-{i:04d}")))
     if problems:
         raise InputError(problems)
     prepare_sweep_dir(out, overwrite=overwrite)
-    jobs = [PointJob(i, str(scenario_file),
-                     (*overrides, *(f"{k}={v}" for k, v in point.items())),
-                     str(out / "points" / f"p-{i:04d}"), tuple(str(p) for p in allow_paths))
-            for i, point in enumerate(grid)]
     rows = []
     for row in executor.map(run_point, jobs):
         rows.append(row)
