@@ -34,22 +34,25 @@ class Metric:
     unit: Unit
     description: str
     higher_is_better: bool | None  #: None: neither (the number of arrivals, say)
+    per_window: bool = False  #: also computed per SLA window (``every window:`` gates)
 
 
-def _m(name: str, unit: Unit, description: str, higher: bool | None = False) -> Metric:
-    return Metric(name, unit, description, higher)
+def _m(name: str, unit: Unit, description: str, higher: bool | None = False, *,
+       window: bool = False) -> Metric:
+    return Metric(name, unit, description, higher, window)
 
 
 _ALL = [
-    _m("attainment", Unit.FRACTION, "good requests / all arrivals", True),
-    _m("success_rate", Unit.FRACTION, "ok requests / all arrivals", True),
-    _m("error_rate", Unit.FRACTION, "requests not ok / all arrivals"),
+    _m("attainment", Unit.FRACTION, "good requests / all arrivals", True, window=True),
+    _m("success_rate", Unit.FRACTION, "ok requests / all arrivals", True, window=True),
+    _m("error_rate", Unit.FRACTION, "requests not ok / all arrivals", window=True),
     _m("window_adherence", Unit.FRACTION, "SLA-compliant windows / windows", True),
-    _m("goodput_rps", Unit.PER_SECOND, "good requests per second", True),
-    _m("throughput_rps", Unit.PER_SECOND, "completed requests per second", True),
-    _m("offered_rps", Unit.PER_SECOND, "arrivals per second", None),
+    _m("goodput_rps", Unit.PER_SECOND, "good requests per second", True, window=True),
+    _m("throughput_rps", Unit.PER_SECOND, "completed requests per second", True, window=True),
+    _m("offered_rps", Unit.PER_SECOND, "arrivals per second", None, window=True),
     *(_m(f"latency.{q}", Unit.SECONDS, f"{q} latency of completed requests (from the intended "
-         "start)") for q in ("p50", "p90", "p95", "p99", "p999", "max", "mean")),
+         "start)", window=q != "p999") for q in ("p50", "p90", "p95", "p99", "p999", "max",
+                                                 "mean")),
     *(_m(f"ttft.{q}", Unit.SECONDS, f"{q} time to first token (streaming runs)")
       for q in ("p50", "p95", "p99")),
     _m("recovery.max", Unit.SECONDS, "worst recovery time over faults (null: never recovered)"),
@@ -77,11 +80,9 @@ _ALL = [
 #: Every metric, by name.
 METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
 
-#: Metrics that exist per window (for ``every window:`` gates).
-WINDOW_METRICS = frozenset({
-    "attainment", "success_rate", "error_rate", "goodput_rps", "throughput_rps", "offered_rps",
-    "latency.p50", "latency.p90", "latency.p95", "latency.p99", "latency.max", "latency.mean",
-})
+#: Metrics that exist per window (for ``every window:`` gates); computed by
+#: :data:`harness.scoring.window_figures.WINDOW_FIGURES`.
+WINDOW_METRICS = frozenset(m.name for m in _ALL if m.per_window)
 
 
 def higher_is_better(name: str) -> bool | None:

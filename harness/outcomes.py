@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ErrorKind", "Outcome", "RunStatus", "outcome_of"]
+__all__ = ["OUTCOMES", "ErrorKind", "Outcome", "RunStatus", "outcome_of"]
 
 
 class Outcome(StrEnum):
@@ -16,6 +16,10 @@ class Outcome(StrEnum):
     TIMEOUT = "timeout"  #: a timeout or the workflow deadline expired
     REJECTED = "rejected"  #: refused by the system (load shedding, rate limit, open breaker)
     DROPPED = "dropped"  #: never sent, or still unanswered when the run ended
+
+
+#: The outcomes in their fixed order (record tables and charts use it).
+OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
 
 
 class RunStatus(StrEnum):

@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 
 from faults.schedule import FaultSchedule
+from harness.outcomes import OUTCOMES
 from harness.records.reader import RunData
 from harness.scenario.model import Scenario
+from harness.scoring.figures import Arrays
 from harness.scoring.model import Summary
 from harness.scoring.windows import group_quantile
 
@@ -25,7 +27,6 @@ __all__ = ["MAX_BINS", "ReportData", "collect"]
 
 MAX_BINS = 600
 TOP_ERRORS = 12
-OUTCOMES = ("ok", "error", "timeout", "rejected", "dropped")
 
 Series = list[float | None]
 
@@ -68,20 +69,19 @@ def _series(values: np.ndarray) -> Series:
 
 def _requests(data: ReportData, req: pd.DataFrame) -> None:
     n, width = len(data.x), data.width
-    idx = _bins(n, width, req["intended_s"].to_numpy())
-    outcome = req["outcome"].astype(str).to_numpy()
-    lat = req["latency_s"].astype(float).to_numpy()
-    ok = outcome == "ok"
-    good = ok & (lat <= data.scenario.sla.objective)
+    a = Arrays.from_frame(req, data.scenario.sla.objective)  # the one "good request"
+    idx = _bins(n, width, a.intended)
+    ok, lat = a.ok, a.latency
+    dropped = a.outcome == OUTCOMES.index("dropped")
     data.traffic = {
         "intended arrivals": _series(np.bincount(idx, minlength=n) / width),
-        "throughput": _series(np.bincount(idx[outcome != "dropped"], minlength=n) / width),
-        "goodput": _series(np.bincount(idx[good], minlength=n) / width),
+        "throughput": _series(np.bincount(idx[~dropped], minlength=n) / width),
+        "goodput": _series(np.bincount(idx[a.good], minlength=n) / width),
     }
     for q in (50, 95, 99):
         data.latency[f"p{q}"] = _series(group_quantile(idx[ok], lat[ok], q / 100, n))
-    data.outcomes = {o: _series(np.bincount(idx[outcome == o], minlength=n) / width)
-                     for o in OUTCOMES}
+    data.outcomes = {o: _series(np.bincount(idx[a.outcome == i], minlength=n) / width)
+                     for i, o in enumerate(OUTCOMES)}
     if ok.any():
         probs = np.linspace(0, 1, 400)
         data.cdf = (np.quantile(lat[ok], probs).tolist(), probs.tolist())

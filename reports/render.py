@@ -19,12 +19,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from harness.errors import InputError
 from harness.judging.directory import replication_dirs, scenario_of
 from harness.metrics import format_value
+from harness.outcomes import OUTCOMES
 from harness.records.reader import RunData, read_run
 from harness.scenario.model import Scenario
 from harness.scoring.model import Summary
 from harness.units import format_duration
 from reports import charts as ch
-from reports.data import OUTCOMES, ReportData, collect
+from reports.data import ReportData, collect
 from reports.graph import system_graph
 
 __all__ = ["render_compare", "render_report", "render_sweep"]

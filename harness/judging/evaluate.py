@@ -16,9 +16,8 @@ import numpy as np
 from harness.gates.spec import Gate, Op, Scope
 from harness.metrics import format_value
 from harness.outcomes import RunStatus
-from harness.scoring.figures import OUTCOMES
 from harness.scoring.model import GateResult, GateStatus, Summary, Verdict
-from harness.scoring.windows import group_quantile
+from harness.scoring.window_figures import window_series
 
 if TYPE_CHECKING:
     from harness.scoring.score import Scored
@@ -53,41 +52,7 @@ def _scope(summary: Summary, gate: Gate
 
 def window_values(scored: Scored) -> WindowValues:
     """Per-window values of a window metric, for the non-empty windows of one run."""
-    a, w = scored.arrays, scored.windows
-
-    def values(metric: str) -> np.ndarray:
-        n = len(w.starts)
-        idx = np.clip((a.intended // w.width).astype(np.int64), 0, n - 1)
-        total = np.maximum(w.total, 1)
-        if metric.startswith("latency."):
-            q = metric.split(".", 1)[1]
-            ok_idx, lat = idx[a.ok], a.latency[a.ok]
-            if q == "max":
-                out = np.full(n, np.nan)
-                np.fmax.at(out, ok_idx, lat)
-            elif q == "mean":
-                sums = np.bincount(ok_idx, weights=lat, minlength=n)
-                with np.errstate(invalid="ignore"):
-                    out = sums / np.where(w.ok > 0, w.ok, np.nan)
-            else:
-                pct = {"p50": 50, "p90": 90, "p95": 95, "p99": 99}[q]
-                out = group_quantile(ok_idx, lat, pct / 100, n)
-        elif metric == "error_rate":
-            out = 1 - w.ok / total
-        elif metric == "success_rate":
-            out = w.ok / total
-        elif metric == "attainment":
-            out = w.good / total
-        elif metric == "goodput_rps":
-            out = w.good / w.width
-        elif metric == "offered_rps":
-            out = w.total / w.width
-        else:  # throughput_rps
-            dropped = np.bincount(idx[a.outcome == OUTCOMES.index("dropped")], minlength=n)
-            out = (w.total - dropped) / w.width
-        return np.asarray(out[w.nonempty], dtype=float)
-
-    return values
+    return lambda metric: window_series(scored.arrays, scored.windows, metric)
 
 
 def _effective(value: float, interval: Interval | None, threshold: float,

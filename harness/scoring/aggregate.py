@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from harness.outcomes import OUTCOMES
 from harness.scoring.model import (
     CostSummary,
     LatencySummary,
@@ -118,7 +119,7 @@ def aggregate(reps: Sequence[Summary], seed: int = 0) -> Summary:
         intervals["window_adherence"] = pooled_proportion(k, n)
     counts = RequestCounts(**{
         k: sum(getattr(s.requests, k) for s in reps)
-        for k in ("total", "ok", "error", "timeout", "rejected", "dropped")})
+        for k in ("total", *OUTCOMES)})
     phases = []
     for phase in first.phases:
         same = [p for s in reps for p in s.phases if p.name == phase.name]

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.outcomes import Outcome
+from harness.outcomes import OUTCOMES
 
 __all__ = ["OUTCOMES", "Arrays", "subset_metrics"]
 
-OUTCOMES = [o.value for o in Outcome]
 _QUANTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
 
 Figures = dict[str, float | None]

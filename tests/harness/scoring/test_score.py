@@ -161,3 +161,10 @@ def test_recovery_is_unknown_when_a_partial_runs_records_end_first() -> None:
     assert s.recovery[0].recovery_time_s is None
     assert s.gates[0].status == "inconclusive"  # not "never recovered": not known
     assert s.verdict == "inconclusive"
+
+
+def test_every_declared_window_metric_has_one_definition() -> None:
+    from harness.metrics import WINDOW_METRICS
+    from harness.scoring.window_figures import WINDOW_FIGURES
+
+    assert set(WINDOW_FIGURES) == WINDOW_METRICS
