@@ -30,6 +30,7 @@ from harness.engines import Mode
 from harness.errors import InputError
 from harness.execution import execute, execute_replications, rescore
 from harness.gates.spec import Gate, parse_gate
+from harness.records.rundir import RunDir
 from harness.scenario.loader import load_scenario, validate_data
 from harness.scenario.model import Scenario
 from harness.scenario.yamlio import Document
@@ -69,12 +70,12 @@ class RunResult:
 
     def events(self) -> list[dict[str, Any]]:
         """Fault starts and ends, scaling, breaker transitions, in order."""
-        lines = (self.directory / "events.jsonl").read_text().splitlines()
+        lines = RunDir(self.directory).events.read_text().splitlines()
         return [json.loads(line) for line in lines if line.strip()]
 
     def report(self) -> Path:
         """The run's ``report.html`` (rendered now if the run had none)."""
-        path = self.directory / "report.html"
+        path = RunDir(self.directory).report
         if not path.exists():
             from reports.render import render_report
 
@@ -92,7 +93,7 @@ class RunResult:
                           *(f"note: {m}" for m in self.summary.missing)])
 
     def _table(self, name: str) -> pd.DataFrame:
-        frame: pd.DataFrame = pd.read_parquet(self.directory / f"{name}.parquet")
+        frame: pd.DataFrame = pd.read_parquet(RunDir(self.directory).table(name))
         return frame
 
 
@@ -155,4 +156,4 @@ def judge(directory: str | Path, *, gates: Sequence[str | Gate] = (),
 
 def report(directory: str | Path) -> Path:
     """Score a run directory and (re-)render its ``report.html``; its path."""
-    return judge(directory, report=True).directory / "report.html"
+    return RunDir(judge(directory, report=True).directory).report

@@ -21,6 +21,7 @@ from harness.errors import InputError
 from harness.gates.spec import Gate
 from harness.judging.directory import judge_dir
 from harness.metrics import METRICS, higher_is_better
+from harness.records.rundir import RunDir
 from harness.scoring.model import GateResult, Summary, Verdict
 from harness.scoring.stats import permutation_p
 
@@ -157,7 +158,7 @@ def delta_table(base: Summary, candidate: Summary, seed: int = 0) -> list[Delta]
 
 def load_summary(directory: Path) -> Summary:
     """A run directory's summary.json (``squall report`` re-creates a missing one)."""
-    path = directory / "summary.json"
+    path = RunDir(directory).summary
     if not path.exists():
         raise InputError("no summary.json: run `squall report` on it first",
                          source=str(directory))
@@ -169,7 +170,7 @@ def load_summary(directory: Path) -> Summary:
 
 
 def scenario_data(directory: Path) -> dict[str, Any] | None:
-    path = directory / "scenario.json"
+    path = RunDir(directory).scenario
     try:
         data = json.loads(path.read_text()) if path.exists() else None
     except json.JSONDecodeError:

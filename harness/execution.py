@@ -23,7 +23,6 @@ from harness.engines import engine_for
 from harness.errors import InputError
 from harness.gates.spec import Gate, parse_gate
 from harness.judging.directory import (
-    COUNTERFACTUALS,
     aggregate_into,
     counterfactual_dir,
     judge_dir,
@@ -32,6 +31,7 @@ from harness.judging.directory import (
 )
 from harness.outcomes import RunStatus
 from harness.parallel import Executor, local_executor
+from harness.records.rundir import RunDir
 from harness.records.writer import RunWriter, write_json
 from harness.scenario.model import Scenario
 from harness.scenario.schedule import build_schedule
@@ -50,13 +50,8 @@ __all__ = [
 ]
 
 #: Files a run directory may hold; only these are cleared when a run dir is reused.
-RUN_FILES = (
-    "run.json", "scenario.json", "scenario.yaml", "requests.parquet", "spans.parquet",
-    "timeseries.parquet", "events.jsonl", "summary.json", "report.html", ".requests.arrows",
-    ".spans.arrows", ".timeseries.arrows", COUNTERFACTUALS, "traces",
-)
-#: Where a run directory keeps copies of its scenario's trace files.
-TRACES = "traces"
+RUN_FILES = RunDir.files()
+TRACES = RunDir.TRACES
 
 
 def versions() -> dict[str, str]:
@@ -82,7 +77,7 @@ def default_out_dir(scenario: Scenario) -> Path:
 def _describe_run(out: Path) -> str:
     """``a run of 'shop' (started 2026-12-01T10:00:00+00:00)``, from its run.json."""
     try:
-        meta = json.loads((out / "run.json").read_text())
+        meta = json.loads(RunDir(out).run_json.read_text())
     except (OSError, ValueError):
         return "a run"
     if not isinstance(meta, dict):
@@ -101,7 +96,7 @@ def prepare_out_dir(out: Path, *, overwrite: bool = False) -> None:
         raise InputError(f"cannot read the directory: {exc.strerror}", source=str(out)) \
             from None
     if entries:
-        if not (out / "run.json").exists():
+        if not RunDir(out).run_json.exists():
             raise InputError("is a non-empty directory that is not a run directory: "
                              "choose another --out", source=str(out))
         if not overwrite:
@@ -114,8 +109,8 @@ def prepare_out_dir(out: Path, *, overwrite: bool = False) -> None:
                 path.unlink()
             elif path.is_dir():
                 shutil.rmtree(path)
-        for rep in out.glob("rep-*"):
-            if rep.is_dir() and (rep / "run.json").exists():
+        for rep in RunDir(out).replications():
+            if RunDir(rep).run_json.exists():
                 shutil.rmtree(rep)
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".squall-write-test"
@@ -174,9 +169,9 @@ def _inputs(out: Path, scenario: Scenario, source_text: str | None, overwrite: b
     prepare_out_dir(out, overwrite=overwrite)
     data = scenario.canonical()
     _bundle_traces(data, source_dir, out)
-    write_json(out / "scenario.json", data)
+    write_json(RunDir(out).scenario, data)
     if source_text is not None:
-        (out / "scenario.yaml").write_text(source_text, encoding="utf-8")
+        RunDir(out).source.write_text(source_text, encoding="utf-8")
 
 
 def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None,
@@ -274,7 +269,7 @@ def rescore(out: Path, *, gates: Sequence[Gate] = (), write_report: bool = True,
 
 def _stored(out: Path) -> Summary | None:
     try:
-        return Summary.model_validate_json((out / "summary.json").read_text())
+        return Summary.model_validate_json(RunDir(out).summary.read_text())
     except (OSError, ValueError):
         return None
 
@@ -322,9 +317,9 @@ def execute_replications(scenario: Scenario, *, mode: str, out: Path, replicatio
     seeds = [seed + i for i in range(replications)]
     meta.update(replications=replications, seeds=seeds, warmup_s=warmup,
                 status=RunStatus.RUNNING)
-    write_json(out / "run.json", meta)
+    write_json(RunDir(out).run_json, meta)
     base_dir = str(source_dir.resolve()) if source_dir else None
-    jobs = [RunJob(scenario.canonical(), base_dir, str(out / f"rep-{i:03d}"), s,
+    jobs = [RunJob(scenario.canonical(), base_dir, str(RunDir(out).replication(i)), s,
                    tuple(g.text for g in gates), warmup, meta["command"], str(mode))
             for i, s in enumerate(seeds)]
     started = time.perf_counter()
@@ -337,12 +332,12 @@ def execute_replications(scenario: Scenario, *, mode: str, out: Path, replicatio
                 print(f"  replication {len(reps)} of {len(jobs)} done", file=sys.stderr,
                       flush=True)
     except KeyboardInterrupt:
-        write_json(out / "run.json", {**meta, "status": RunStatus.INTERRUPTED})
+        write_json(RunDir(out).run_json, {**meta, "status": RunStatus.INTERRUPTED})
         raise
     except BaseException:
-        write_json(out / "run.json", {**meta, "status": RunStatus.FAILED})
+        write_json(RunDir(out).run_json, {**meta, "status": RunStatus.FAILED})
         raise
-    write_json(out / "run.json", {**meta, "status": RunStatus.COMPLETE,
+    write_json(RunDir(out).run_json, {**meta, "status": RunStatus.COMPLETE,
                                   "elapsed_s": round(time.perf_counter() - started, 3)})
     summary = aggregate_into(out, reps, [*scenario.gate_list(), *gates], baseline)
     if write_report:

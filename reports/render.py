@@ -21,6 +21,7 @@ from harness.judging.directory import replication_dirs, scenario_of
 from harness.metrics import format_value
 from harness.outcomes import OUTCOMES
 from harness.records.reader import RunData, read_run
+from harness.records.rundir import RunDir
 from harness.scenario.model import Scenario
 from harness.scoring.model import Summary
 from harness.units import format_duration
@@ -118,22 +119,22 @@ def _load(directory: Path, summary: Summary | None) -> tuple[RunData, Scenario, 
                                                                list[str]]:
     notes: list[str] = []
     if summary is None:
-        path = directory / "summary.json"
+        path = RunDir(directory).summary
         if not path.exists():
             raise InputError("no summary.json: score it first (squall report does)",
                              source=str(directory))
         summary = Summary.model_validate_json(path.read_text())
     records_dir = directory
     reps = replication_dirs(directory)
-    if reps and not (directory / "requests.parquet").exists():
+    if RunDir(directory).aggregate:
         records_dir = reps[0]
         notes.append(f"Charts and tables of calls show replication 0 (seed "
                      f"{summary.seeds[0] if summary.seeds else '?'}) of {len(reps)}; the "
                      "figures and gates cover all of them.")
     run = read_run(records_dir)
     meta = run.meta
-    if records_dir != directory and (directory / "run.json").exists():
-        meta = {**json.loads((directory / "run.json").read_text()), "status": "complete"}
+    if records_dir != directory and RunDir(directory).run_json.exists():
+        meta = json.loads(RunDir(directory).run_json.read_text())
     scenario = scenario_of(directory, run.scenario_data, meta)
     return run, scenario, summary, notes
 
@@ -143,7 +144,7 @@ def render_report(directory: str | Path, summary: Summary | None = None) -> Path
     directory = Path(directory)
     run, scenario, summary, notes = _load(directory, summary)
     data = collect(run, scenario, summary)
-    source = directory / "scenario.yaml"
+    source = RunDir(directory).source
     html = _env().get_template("report.html.j2").render(
         s=summary, d=data, scenario=scenario, meta=data.meta, notes=notes,
         charts=run_charts(data), demand=_demand_chart(data), graph=system_graph(scenario.system),
@@ -151,7 +152,7 @@ def render_report(directory: str | Path, summary: Summary | None = None) -> Path
         source=source.read_text(encoding="utf-8") if source.exists() else
         json.dumps(scenario.canonical(), indent=2),
     )
-    out = directory / "report.html"
+    out = RunDir(directory).report
     out.write_text(html, encoding="utf-8")
     return out
 

@@ -16,6 +16,7 @@ from harness.gates.spec import Gate
 from harness.judging.evaluate import judge, judge_replications
 from harness.outcomes import RunStatus
 from harness.records.reader import read_run
+from harness.records.rundir import RunDir
 from harness.records.writer import write_json
 from harness.scenario.checks import gate_problem
 from harness.scenario.model import Scenario
@@ -24,7 +25,6 @@ from harness.scoring.model import Summary
 from harness.scoring.score import score_run
 
 __all__ = [
-    "COUNTERFACTUALS",
     "aggregate_into",
     "check_gates",
     "counterfactual_dir",
@@ -56,22 +56,18 @@ def check_gates(scenario: Scenario, gates: Sequence[Gate]) -> None:
 
 def replication_dirs(out: Path) -> list[Path]:
     """The replication run directories of an aggregate run directory, in order."""
-    return sorted(p for p in out.glob("rep-*") if p.is_dir())
-
-
-#: Where a run keeps its counterfactual runs (``squall run --attribute``).
-COUNTERFACTUALS = "counterfactual"
+    return RunDir(out).replications()
 
 
 def counterfactual_dir(out: Path, fault: str) -> Path:
     """The run of ``out``'s scenario without ``fault`` (same seed, same arrivals)."""
-    return out / COUNTERFACTUALS / f"without-{fault}"
+    return RunDir(out).counterfactual(fault)
 
 
 def _attach_counterfactuals(out: Path, summary: Summary) -> None:
     """Each fault's attainment without it, from its counterfactual run, if there is one."""
     for rec in summary.recovery:
-        path = counterfactual_dir(out, rec.fault) / "summary.json"
+        path = RunDir(counterfactual_dir(out, rec.fault)).summary
         try:
             alt = Summary.model_validate_json(path.read_text())
         except (OSError, ValueError):
@@ -90,7 +86,7 @@ def _save(out: Path, summary: Summary) -> bool:
     """Write ``out/summary.json`` — unless the records are damaged now and the summary
     there was scored from intact ones: a re-score never replaces a good summary with a
     worse one (it notes that in ``summary.missing``). Whether it was written."""
-    path = out / "summary.json"
+    path = RunDir(out).summary
     if summary.missing and path.exists():
         try:
             previous = Summary.model_validate_json(path.read_text())
@@ -113,7 +109,7 @@ def judge_dir(out: Path, *, gates: Sequence[Gate] = (), scenario: Scenario | Non
               write_summary: bool = True) -> Summary:
     """Score ``out`` from its records, judge the scenario's gates and ``gates`` (against
     ``baseline`` for relative ones), and write summary.json unless told not to."""
-    if replication_dirs(out) and not (out / "requests.parquet").exists():
+    if RunDir(out).aggregate:
         return _judge_replications(out, gates=gates, baseline=baseline, warmup=warmup,
                                    write_summary=write_summary)
     run = read_run(out)
@@ -149,8 +145,8 @@ def aggregate_into(out: Path, reps: Sequence[Summary], gates: Sequence[Gate],
 def _judge_replications(out: Path, *, gates: Sequence[Gate], baseline: Summary | None,
                         warmup: float | None, write_summary: bool) -> Summary:
     missing: list[str] = []
-    meta = _json(out / "run.json", missing)
-    scenario = scenario_of(out, _json(out / "scenario.json", missing), meta)
+    meta = _json(RunDir(out).run_json, missing)
+    scenario = scenario_of(out, _json(RunDir(out).scenario, missing), meta)
     check_gates(scenario, gates)
     reps = [judge_dir(rep, gates=gates, scenario=scenario, warmup=warmup, baseline=baseline,
                       write_summary=write_summary) for rep in replication_dirs(out)]

@@ -19,6 +19,7 @@ from pyarrow import ipc
 
 from harness.errors import InputError
 from harness.outcomes import RunStatus
+from harness.records.rundir import RunDir
 from harness.records.schema import TABLES
 
 __all__ = ["RunData", "read_run"]
@@ -95,8 +96,8 @@ def _stream(path: Path, columns: list[str] | None = None) -> tuple[pa.Table | No
 
 def _table(directory: Path, name: str, missing: list[str],
            columns: list[str] | None = None) -> pd.DataFrame | None:
-    parquet = directory / f"{name}.parquet"
-    stream = directory / f".{name}.arrows"
+    parquet = RunDir(directory).table(name)
+    stream = RunDir(directory).stream(name)
     if parquet.exists():
         try:
             present = set(pq.read_schema(parquet).names)
@@ -128,7 +129,7 @@ def _table(directory: Path, name: str, missing: list[str],
 
 
 def _events(directory: Path, missing: list[str]) -> list[dict[str, Any]]:
-    path = directory / "events.jsonl"
+    path = RunDir(directory).events
     if not path.exists():
         missing.append("events.jsonl is missing")
         return []
@@ -167,14 +168,16 @@ def read_run(directory: str | Path) -> RunData:
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError("not a directory", source=str(directory))
-    known = ["run.json", "requests.parquet", ".requests.arrows", "summary.json"]
-    if not any((directory / name).exists() for name in known):
+    layout = RunDir(directory)
+    known = [layout.run_json, layout.table("requests"), layout.stream("requests"),
+             layout.summary]
+    if not any(path.exists() for path in known):
         raise InputError(
             "not a run directory: it has none of run.json, requests.parquet, summary.json",
             source=str(directory),
         )
     missing: list[str] = []
-    meta = _json(directory / "run.json", missing) or {}
+    meta = _json(layout.run_json, missing) or {}
     status = meta.get("status")
     if status == RunStatus.RUNNING:
         missing.append("the run did not finish: its status is still 'running' (the process "
@@ -186,13 +189,13 @@ def read_run(directory: str | Path) -> RunData:
         requests = TABLES["requests"].empty_table().to_pandas()
     requests = requests.sort_values("id", kind="stable").reset_index(drop=True)
     spans = None  # read on demand: RunData.load_spans
-    if not (directory / "spans.parquet").exists() and not (directory / ".spans.arrows").exists():
+    if not layout.table("spans").exists() and not layout.stream("spans").exists():
         missing.append("spans.parquet is missing")
     timeseries = _table(directory, "timeseries", missing)
     events = _events(directory, missing)
     _check_counts(directory, meta, requests, timeseries=timeseries, events=events,
                   missing=missing)
-    scenario = _json(directory / "scenario.json", missing)
+    scenario = _json(layout.scenario, missing)
     return RunData(directory, meta, requests, spans, timeseries, events, scenario, missing)
 
 
@@ -208,7 +211,7 @@ def _check_counts(directory: Path, meta: dict[str, Any], requests: pd.DataFrame,
         "requests": len(requests),
         "timeseries": None if timeseries is None else len(timeseries),
         "events": len(events),
-        "spans": _parquet_rows(directory / "spans.parquet"),
+        "spans": _parquet_rows(RunDir(directory).table("spans")),
     }
     for name, rows in have.items():
         expected = written.get(name)

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from pyarrow import ipc
 
 from harness.records.events import RecordError, check_event
+from harness.records.rundir import RunDir
 from harness.records.schema import TABLES
 
 __all__ = ["RunWriter", "TableWriter", "write_json"]
@@ -46,8 +47,8 @@ class TableWriter:
     def __init__(self, directory: Path, name: str, schema: pa.Schema,
                  flush_rows: int = 65536) -> None:
         self.name, self.schema, self.flush_rows = name, schema, flush_rows
-        self.stream_path = directory / f".{name}.arrows"
-        self.parquet_path = directory / f"{name}.parquet"
+        self.stream_path = RunDir(directory).stream(name)
+        self.parquet_path = RunDir(directory).table(name)
         self.rows: list[tuple[Any, ...]] = []
         self.width = len(schema)
         self.count = 0
@@ -133,10 +134,10 @@ class RunWriter:
         self.requests = self.tables["requests"]
         self.spans = self.tables["spans"]
         self.timeseries = self.tables["timeseries"]
-        self._events = (directory / "events.jsonl").open("w", buffering=1 << 16)
+        self._events = RunDir(directory).events.open("w", buffering=1 << 16)
         self.events = 0
         self.meta = {**meta, "status": "running"}
-        write_json(directory / "run.json", self.meta)
+        write_json(RunDir(directory).run_json, self.meta)
 
     def event(self, t: float, type_: str, /, **fields: Any) -> None:
         """One line of ``events.jsonl``: ``{"t_s": …, "type": …, …}`` (see
@@ -166,4 +167,4 @@ class RunWriter:
         # What was written, so a reader can tell a whole record from a damaged one.
         counts = {name: table.count for name, table in self.tables.items()}
         self.meta.update(meta, status=status, records={**counts, "events": self.events})
-        write_json(self.directory / "run.json", self.meta)
+        write_json(RunDir(self.directory).run_json, self.meta)
