@@ -7,7 +7,6 @@ the report renderer. The CLI is a thin shell over it; Python users call it direc
 
 from __future__ import annotations
 
-import json
 import platform
 import shutil
 import sys
@@ -31,6 +30,7 @@ from harness.judging.directory import (
 )
 from harness.outcomes import RunStatus
 from harness.parallel import Executor, local_executor
+from harness.records.meta import RunMeta, read_meta
 from harness.records.rundir import RunDir
 from harness.records.writer import RunWriter, write_json
 from harness.scenario.model import Scenario
@@ -76,13 +76,8 @@ def default_out_dir(scenario: Scenario) -> Path:
 
 def _describe_run(out: Path) -> str:
     """``a run of 'shop' (started 2026-12-01T10:00:00+00:00)``, from its run.json."""
-    try:
-        meta = json.loads(RunDir(out).run_json.read_text())
-    except (OSError, ValueError):
-        return "a run"
-    if not isinstance(meta, dict):
-        return "a run"
-    return f"a run of {meta.get('scenario', '?')!r} (started {meta.get('started_at', '?')})"
+    meta = read_meta(RunDir(out).run_json, [])
+    return f"a run of {meta.scenario or '?'!r} (started {meta.started_at or '?'})"
 
 
 def prepare_out_dir(out: Path, *, overwrite: bool = False) -> None:
@@ -274,6 +269,11 @@ def _stored(out: Path) -> Summary | None:
         return None
 
 
+def _write_meta(out: Path, meta: dict[str, Any], **updates: Any) -> None:
+    """An aggregate run's run.json (each replication writes its own)."""
+    write_json(RunDir(out).run_json, RunMeta.model_validate({**meta, **updates}).to_json())
+
+
 @dataclass(frozen=True)
 class RunJob:
     """One replication, as a worker process receives it (it must pickle)."""
@@ -317,7 +317,7 @@ def execute_replications(scenario: Scenario, *, mode: str, out: Path, replicatio
     seeds = [seed + i for i in range(replications)]
     meta.update(replications=replications, seeds=seeds, warmup_s=warmup,
                 status=RunStatus.RUNNING)
-    write_json(RunDir(out).run_json, meta)
+    _write_meta(out, meta)
     base_dir = str(source_dir.resolve()) if source_dir else None
     jobs = [RunJob(scenario.canonical(), base_dir, str(RunDir(out).replication(i)), s,
                    tuple(g.text for g in gates), warmup, meta["command"], str(mode))
@@ -332,13 +332,13 @@ def execute_replications(scenario: Scenario, *, mode: str, out: Path, replicatio
                 print(f"  replication {len(reps)} of {len(jobs)} done", file=sys.stderr,
                       flush=True)
     except KeyboardInterrupt:
-        write_json(RunDir(out).run_json, {**meta, "status": RunStatus.INTERRUPTED})
+        _write_meta(out, meta, status=RunStatus.INTERRUPTED)
         raise
     except BaseException:
-        write_json(RunDir(out).run_json, {**meta, "status": RunStatus.FAILED})
+        _write_meta(out, meta, status=RunStatus.FAILED)
         raise
-    write_json(RunDir(out).run_json, {**meta, "status": RunStatus.COMPLETE,
-                                  "elapsed_s": round(time.perf_counter() - started, 3)})
+    _write_meta(out, meta, status=RunStatus.COMPLETE,
+                elapsed_s=round(time.perf_counter() - started, 3))
     summary = aggregate_into(out, reps, [*scenario.gate_list(), *gates], baseline)
     if write_report:
         from reports.render import render_report

@@ -17,6 +17,7 @@ import pandas as pd
 
 from faults.schedule import FaultSchedule
 from harness.outcomes import OUTCOMES
+from harness.records.meta import RunMeta
 from harness.records.reader import RunData
 from harness.scenario.model import Scenario
 from harness.scoring.figures import Arrays
@@ -35,7 +36,7 @@ Series = list[float | None]
 class ReportData:
     summary: Summary
     scenario: Scenario
-    meta: dict[str, Any]
+    meta: RunMeta
     missing: list[str]
     duration: float  #: the span the records cover: the scenario's, or less for a partial run
     width: float  #: display bin width, seconds
@@ -168,7 +169,7 @@ def collect(run: RunData, scenario: Scenario, summary: Summary) -> ReportData:
         _requests(data, req)
     if run.timeseries is not None and len(run.timeseries):
         _timeseries(data, run.timeseries)
-    end = duration + float(run.meta.get("drain_s") or 0.0)
+    end = duration + run.meta.drain_s
     _events(data, run.events, max(end, duration))
     spans = run.load_spans(["request_id", "kind", "component", "caller", "attempt", "start_s",
                             "end_s", "queue_s", "error_kind", "fallback", "tokens_in",

@@ -20,6 +20,7 @@ from harness.errors import InputError
 from harness.judging.directory import replication_dirs, scenario_of
 from harness.metrics import format_value
 from harness.outcomes import OUTCOMES
+from harness.records.meta import read_meta
 from harness.records.reader import RunData, read_run
 from harness.records.rundir import RunDir
 from harness.scenario.model import Scenario
@@ -134,7 +135,7 @@ def _load(directory: Path, summary: Summary | None) -> tuple[RunData, Scenario, 
     run = read_run(records_dir)
     meta = run.meta
     if records_dir != directory and RunDir(directory).run_json.exists():
-        meta = json.loads(RunDir(directory).run_json.read_text())
+        meta = read_meta(RunDir(directory).run_json, [])
     scenario = scenario_of(directory, run.scenario_data, meta)
     return run, scenario, summary, notes
 
@@ -146,7 +147,7 @@ def render_report(directory: str | Path, summary: Summary | None = None) -> Path
     data = collect(run, scenario, summary)
     source = RunDir(directory).source
     html = _env().get_template("report.html.j2").render(
-        s=summary, d=data, scenario=scenario, meta=data.meta, notes=notes,
+        s=summary, d=data, scenario=scenario, meta=data.meta.to_json(), notes=notes,
         charts=run_charts(data), demand=_demand_chart(data), graph=system_graph(scenario.system),
         missing=sorted(set(data.missing) | set(summary.missing)),
         source=source.read_text(encoding="utf-8") if source.exists() else

@@ -15,6 +15,7 @@ from harness.errors import InputError, Problem
 from harness.gates.spec import Gate
 from harness.judging.evaluate import judge, judge_replications
 from harness.outcomes import RunStatus
+from harness.records.meta import RunMeta, read_meta
 from harness.records.reader import read_run
 from harness.records.rundir import RunDir
 from harness.records.writer import write_json
@@ -35,14 +36,14 @@ __all__ = [
 ]
 
 
-def scenario_of(out: Path, data: dict[str, Any] | None, meta: dict[str, Any]) -> Scenario:
+def scenario_of(out: Path, data: dict[str, Any] | None, meta: RunMeta) -> Scenario:
     """The scenario a run directory was run with (from its scenario.json)."""
     if data is None:
         raise InputError("the run directory has no readable scenario.json: cannot score it",
                          source=str(out))
     # A run records its inputs (trace files) inside itself; older runs name the
     # scenario's directory instead.
-    base = out if meta.get("inputs") == "run_dir" else meta.get("scenario_dir")
+    base = out if meta.inputs == "run_dir" else meta.scenario_dir
     return Scenario.model_validate(data, context={"base_dir": base, "trusted": True})
 
 
@@ -117,10 +118,8 @@ def judge_dir(out: Path, *, gates: Sequence[Gate] = (), scenario: Scenario | Non
         scenario = scenario_of(out, run.scenario_data, run.meta)
         check_gates(scenario, gates)
     if warmup is None:
-        warmup = float(run.meta.get("warmup_s") or 0.0)
-    seed = run.meta.get("seed")
-    summary = judge(score_run(run, scenario, warmup=warmup,
-                              seed=seed if isinstance(seed, int) else None),
+        warmup = run.meta.warmup_s
+    summary = judge(score_run(run, scenario, warmup=warmup, seed=run.meta.seed),
                     [*scenario.gate_list(), *gates], baseline)
     _attach_counterfactuals(out, summary)
     if write_summary:
@@ -145,17 +144,17 @@ def aggregate_into(out: Path, reps: Sequence[Summary], gates: Sequence[Gate],
 def _judge_replications(out: Path, *, gates: Sequence[Gate], baseline: Summary | None,
                         warmup: float | None, write_summary: bool) -> Summary:
     missing: list[str] = []
-    meta = _json(RunDir(out).run_json, missing)
+    meta = read_meta(RunDir(out).run_json, missing)
     scenario = scenario_of(out, _json(RunDir(out).scenario, missing), meta)
     check_gates(scenario, gates)
     reps = [judge_dir(rep, gates=gates, scenario=scenario, warmup=warmup, baseline=baseline,
                       write_summary=write_summary) for rep in replication_dirs(out)]
-    expected = meta.get("replications")
-    if isinstance(expected, int) and expected > len(reps):
+    expected = meta.replications
+    if expected is not None and expected > len(reps):
         missing.append(f"only {len(reps)} of {expected} replications were recorded")
-    status = str(meta.get("status", RunStatus.RUNNING))
-    if status != RunStatus.COMPLETE:
-        missing.append(f"the run's status is {status!r}, not complete")
+    status = meta.status
+    if status is not RunStatus.COMPLETE:
+        missing.append(f"the run's status is {status.value!r}, not complete")
     return aggregate_into(out, reps, [*scenario.gate_list(), *gates], baseline,
                           write_summary, status=status, missing=missing)
 

@@ -19,6 +19,7 @@ from pyarrow import ipc
 
 from harness.errors import InputError
 from harness.outcomes import RunStatus
+from harness.records.meta import RunMeta, read_meta
 from harness.records.rundir import RunDir
 from harness.records.schema import TABLES
 
@@ -31,7 +32,7 @@ class RunData:
     only the columns asked for (:meth:`load_spans`), unless given here."""
 
     directory: Path
-    meta: dict[str, Any]
+    meta: RunMeta
     requests: pd.DataFrame
     spans: pd.DataFrame | None
     timeseries: pd.DataFrame | None
@@ -39,9 +40,13 @@ class RunData:
     scenario_data: dict[str, Any] | None
     missing: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.meta, RunMeta):  # hand-built runs may give a mapping
+            self.meta = RunMeta.model_validate(self.meta)
+
     @property
     def complete(self) -> bool:
-        return self.meta.get("status") == "complete" and not self.missing
+        return self.meta.finished and not self.missing
 
     def load_spans(self, columns: list[str] | None = None) -> pd.DataFrame | None:
         """The span table (those ``columns``), or None if the run has none."""
@@ -177,13 +182,14 @@ def read_run(directory: str | Path) -> RunData:
             source=str(directory),
         )
     missing: list[str] = []
-    meta = _json(layout.run_json, missing) or {}
-    status = meta.get("status")
-    if status == RunStatus.RUNNING:
-        missing.append("the run did not finish: its status is still 'running' (the process "
-                       "was killed, or is still going)")
-    elif status not in (None, RunStatus.COMPLETE):
-        missing.append(f"the run's status is {status!r}, not complete")
+    known_before = len(missing)
+    meta = read_meta(layout.run_json, missing)
+    if len(missing) == known_before:  # run.json was read: what does it say?
+        if meta.status is RunStatus.RUNNING:
+            missing.append("the run did not finish: its status is still 'running' (the "
+                           "process was killed, or is still going)")
+        elif meta.status is not RunStatus.COMPLETE:
+            missing.append(f"the run's status is {meta.status.value!r}, not complete")
     requests = _table(directory, "requests", missing)
     if requests is None:
         requests = TABLES["requests"].empty_table().to_pandas()
@@ -199,13 +205,13 @@ def read_run(directory: str | Path) -> RunData:
     return RunData(directory, meta, requests, spans, timeseries, events, scenario, missing)
 
 
-def _check_counts(directory: Path, meta: dict[str, Any], requests: pd.DataFrame, *,
+def _check_counts(directory: Path, meta: RunMeta, requests: pd.DataFrame, *,
                   timeseries: pd.DataFrame | None, events: list[dict[str, Any]],
                   missing: list[str]) -> None:
     """A finished run recorded how many rows it wrote: a table holding fewer (a file cut
     short, or replaced by an older one) is damaged even when it reads cleanly."""
-    written = meta.get("records")
-    if not isinstance(written, dict):
+    written = meta.records
+    if written is None:
         return
     have: dict[str, int | None] = {
         "requests": len(requests),
@@ -215,7 +221,7 @@ def _check_counts(directory: Path, meta: dict[str, Any], requests: pd.DataFrame,
     }
     for name, rows in have.items():
         expected = written.get(name)
-        if rows is not None and isinstance(expected, int) and rows != expected:
+        if rows is not None and expected is not None and rows != expected:
             missing.append(f"{name} holds {rows:,} rows, the run wrote {expected:,}")
 
 

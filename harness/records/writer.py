@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import ipc
 
+from harness.outcomes import RunStatus
 from harness.records.events import RecordError, check_event
+from harness.records.meta import RunMeta
 from harness.records.rundir import RunDir
 from harness.records.schema import TABLES
 
@@ -102,8 +104,10 @@ class TableWriter:
         self.rows = []
 
     def close(self) -> None:
-        """Flush, then rewrite the stream as Parquet batch by batch (memory stays at one
-        batch however long the run); an empty table if nothing came."""
+        """Flush, then rewrite the stream as Parquet in row groups of ``flush_rows``
+        (memory stays at about two groups however long the run); an empty table if
+        nothing came. The row groups do not depend on when the stream was flushed (by
+        rows or by wall time), so the same run gives the same bytes."""
         self.flush()
         tmp = self.parquet_path.with_name(f".{self.parquet_path.name}.tmp")
         with pq.ParquetWriter(tmp, self.schema, compression="zstd") as out:
@@ -111,17 +115,42 @@ class TableWriter:
                 self._writer.close()
                 self._sink.close()  # type: ignore[union-attr]
                 with pa.OSFile(str(self.stream_path), "rb") as source:
-                    for batch in ipc.open_stream(source):
-                        out.write_batch(batch)
+                    for group in self._row_groups(ipc.open_stream(source)):
+                        out.write_table(group)
         os.replace(tmp, self.parquet_path)
         if self.stream_path.exists():
             self.stream_path.unlink()
 
 
+    def _row_groups(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
+        """The stream's rows re-cut into groups of ``flush_rows``, each in one chunk per
+        column with dictionaries in first-seen order."""
+        pending: list[pa.RecordBatch] = []
+        rows = 0
+        for batch in batches:
+            pending.append(batch)
+            rows += batch.num_rows
+            while rows >= self.flush_rows:
+                table = pa.Table.from_batches(pending, self.schema)
+                yield self._canonical(table.slice(0, self.flush_rows))
+                rest = table.slice(self.flush_rows)
+                pending, rows = rest.to_batches(), rest.num_rows
+        if rows:
+            yield self._canonical(pa.Table.from_batches(pending, self.schema))
+
+    def _canonical(self, table: pa.Table) -> pa.Table:
+        columns = [
+            column.cast(pa.string()).combine_chunks().dictionary_encode()
+            if pa.types.is_dictionary(field.type) else column
+            for field, column in zip(self.schema, table.columns, strict=True)]
+        return pa.Table.from_arrays(columns, schema=self.schema).combine_chunks()
+
+
 class RunWriter:
     """A run directory: the three tables, the event log and ``run.json``."""
 
-    def __init__(self, directory: Path, meta: Mapping[str, Any], flush_rows: int = 65536,
+    def __init__(self, directory: Path, meta: RunMeta | Mapping[str, Any],
+                 flush_rows: int = 65536,
                  flush_s: float = 1.0) -> None:
         self.directory = directory
         self.flush_s = flush_s
@@ -136,8 +165,9 @@ class RunWriter:
         self.timeseries = self.tables["timeseries"]
         self._events = RunDir(directory).events.open("w", buffering=1 << 16)
         self.events = 0
-        self.meta = {**meta, "status": "running"}
-        write_json(RunDir(directory).run_json, self.meta)
+        start = meta if isinstance(meta, RunMeta) else RunMeta.model_validate(meta)
+        self.meta = start.model_copy(update={"status": RunStatus.RUNNING})
+        write_json(RunDir(directory).run_json, self.meta.to_json())
 
     def event(self, t: float, type_: str, /, **fields: Any) -> None:
         """One line of ``events.jsonl``: ``{"t_s": …, "type": …, …}`` (see
@@ -159,12 +189,14 @@ class RunWriter:
         if time.monotonic() - self._flushed >= self.flush_s:
             self.flush()
 
-    def close(self, status: str = "complete", **meta: Any) -> None:
+    def close(self, status: RunStatus | str = RunStatus.COMPLETE, **meta: Any) -> None:
         """Finish every table and record how the run ended."""
         self._events.close()
         for table in self.tables.values():
             table.close()
         # What was written, so a reader can tell a whole record from a damaged one.
         counts = {name: table.count for name, table in self.tables.items()}
-        self.meta.update(meta, status=status, records={**counts, "events": self.events})
-        write_json(RunDir(self.directory).run_json, self.meta)
+        self.meta = RunMeta.model_validate({**self.meta.to_json(), **meta,
+                                            "status": RunStatus(status),
+                                            "records": {**counts, "events": self.events}})
+        write_json(RunDir(self.directory).run_json, self.meta.to_json())

@@ -56,7 +56,7 @@ class Scored:
     arrays: Arrays
     windows: Windows
     spans: dict[str, tuple[float, float]]  #: scope name → [start, end)
-    status: str = "complete"  #: how the run ended (run.json)
+    status: RunStatus = RunStatus.COMPLETE  #: how the run ended (run.json)
 
 
 def _burn(windows: Windows, horizon: float, budget: float, run_end: float) -> float | None:
@@ -175,7 +175,7 @@ def _scored_horizon(run: RunData, scenario: Scenario) -> tuple[Scenario, list[st
     reached). Requests are recorded as they end, so every request that ended by then
     is there; those still in flight are not."""
     requests = run.requests
-    if run.meta.get("status", "complete") == "complete" or not len(requests):
+    if run.meta.finished or not len(requests):
         return scenario, []
     reached = float(requests["end_s"].max())
     if not math.isfinite(reached) or reached >= scenario.duration:
@@ -214,8 +214,7 @@ def score_run(run: RunData, scenario: Scenario, *, mode: str | None = None,
     metrics["window_adherence"] = compliant / nonempty if nonempty else None
 
     acts = [act for act in FaultSchedule(scenario.fault_list) if act.start < duration]
-    finished = run.meta.get("status", RunStatus.COMPLETE) == RunStatus.COMPLETE
-    recs = recover_all(acts, windows, sla.stability, duration, finished=finished)
+    recs = recover_all(acts, windows, sla.stability, duration, finished=run.meta.finished)
     metrics.update(_recovery_figures(recs))
     life = lifetimes(run.events, duration)
     cost, exact = _cost_figures(run, scenario, life, llm=metrics["cost.llm_usd"] or 0.0,
@@ -234,7 +233,7 @@ def score_run(run: RunData, scenario: Scenario, *, mode: str | None = None,
         missing.append("spans are missing: wasted cost counts failed requests only")
     summary = Summary(
         scenario=scenario.name,
-        mode=mode or str(run.meta.get("mode", "sim")),
+        mode=mode or run.meta.mode,
         seed=scenario.seed if seed is None else seed,
         duration_s=duration,
         requests=RequestCounts(**{k.split(".")[1]: int(v or 0) for k, v in metrics.items()
@@ -267,5 +266,5 @@ def score_run(run: RunData, scenario: Scenario, *, mode: str | None = None,
         missing=missing,
         warmup_s=warmup,
     )
-    summary.verdict = Verdict.ABORTED if run.meta.get("status") == "aborted" else Verdict.PASS
-    return Scored(summary, a, windows, spans, str(run.meta.get("status", "complete")))
+    summary.verdict = Verdict.ABORTED if run.meta.status is RunStatus.ABORTED else Verdict.PASS
+    return Scored(summary, a, windows, spans, run.meta.status)

@@ -10,7 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from harness.errors import InputError
+from harness.outcomes import RunStatus
 from harness.records.events import RecordError
+from harness.records.meta import RunMeta
 from harness.records.reader import read_run
 from harness.records.writer import RunWriter
 
@@ -29,7 +31,7 @@ def test_a_closed_run_is_parquet_and_reads_back(tmp_path: Path) -> None:
     assert not (tmp_path / ".requests.arrows").exists()
     assert pq.read_table(tmp_path / "requests.parquet").num_rows == 250
     run = read_run(tmp_path)
-    assert run.meta["status"] == "complete"
+    assert run.meta.status == "complete"
     assert run.missing == ["scenario.json is missing"]
     assert run.requests["id"].tolist() == list(range(250))
     assert run.events == [{"t_s": 1.0, "type": "fault_start", "fault": "x", "kind": "latency",
@@ -97,8 +99,18 @@ def test_run_json_records_how_the_run_ended(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "running"
     writer.close("interrupted", elapsed_s=1.5)
     meta = json.loads((tmp_path / "run.json").read_text())
-    assert meta == {"seed": 3, "status": "interrupted", "elapsed_s": 1.5,
-                    "records": {"requests": 0, "spans": 0, "timeseries": 0, "events": 0}}
+    assert (meta["seed"], meta["status"], meta["elapsed_s"]) == (3, "interrupted", 1.5)
+    assert meta["records"] == {"requests": 0, "spans": 0, "timeseries": 0, "events": 0}
+    assert RunMeta.model_validate(meta).status is RunStatus.INTERRUPTED
+
+
+def test_a_damaged_run_json_is_noted_and_never_complete(tmp_path: Path) -> None:
+    writer = RunWriter(tmp_path, {"seed": 3})
+    writer.close()
+    (tmp_path / "run.json").write_text('{"status": "finished-ish", "seed": "three"}')
+    run = read_run(tmp_path)
+    assert not run.meta.finished
+    assert any(m.startswith("run.json is damaged") for m in run.missing)
 
 
 def test_a_row_of_the_wrong_width_is_refused_where_it_is_appended(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from harness.judging.evaluate import judge
+from harness.outcomes import RunStatus
 from harness.scoring.score import score_run
 from tests.harness.scoring.helpers import per_second, requests, run, scenario
 
@@ -155,7 +156,7 @@ def test_recovery_is_unknown_when_a_partial_runs_records_end_first() -> None:
     fault = "- {kind: latency, target: agent.worker, at: 60s, duration: 10s, add: 1s}\n"
     sc = scenario(faults=fault, gates=["recovery.max <= 60s"])
     partial = run(requests(per_second(100, bad=[(60, 100)])))
-    partial.meta["status"] = "interrupted"
+    partial.meta.status = RunStatus.INTERRUPTED
     s = judge(score_run(partial, sc), sc.gate_list())
     assert s.recovery[0].unknown
     assert s.recovery[0].recovery_time_s is None
