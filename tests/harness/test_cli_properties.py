@@ -91,9 +91,13 @@ def damage(path: Path, how: str, cut: float) -> None:
     data = path.read_bytes()
     if how == "fewer-rows":  # still a well-formed file, just not all of it
         if path.suffix == ".parquet":
+            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            table = pq.read_table(path)
+            try:
+                table = pq.read_table(path)
+            except (pa.ArrowInvalid, OSError):  # damaged already by an earlier hit
+                return
             pq.write_table(table.slice(0, int(table.num_rows * cut)), path)
         else:
             lines = data.splitlines(keepends=True)
