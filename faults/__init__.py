@@ -1,5 +1,6 @@
 """Fault specifications and schedules: what can go wrong, and when."""
 
+from faults.effects import Effects, effects_of
 from faults.schedule import Activation, FaultSchedule
 from faults.specs import (
     FAULT_KINDS,
@@ -24,6 +25,7 @@ __all__ = [
     "BrownoutFault",
     "ColdStartStormFault",
     "CrashFault",
+    "Effects",
     "ErrorFault",
     "FaultSchedule",
     "FaultSpec",
@@ -35,4 +37,5 @@ __all__ = [
     "RateLimitFault",
     "Target",
     "TargetKind",
+    "effects_of",
 ]

@@ -15,13 +15,13 @@ from typing import Any
 
 import simpy
 
+from faults.effects import Effects
 from faults.specs import CutMode, ErrorMode
 from harness.dists import DistSpec
 from harness.outcomes import ErrorKind
 from harness.policies.balancers import make_balancer
 from harness.scenario.system import Agent
 from harness.sim.clients import LlmClient, ToolClient
-from harness.sim.effects import Effects
 from harness.sim.servers import SimEndpoint, acquire, hang, hold
 from harness.sim.station import Station
 from harness.sim.world import Req, World

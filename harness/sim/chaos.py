@@ -2,7 +2,7 @@
 
 Each activation starts at its time and, unless it lasts to the end, is reversed at its
 end. Per-call faults (latency, errors, rate-limit storms, outages, brownouts) become the
-target's :class:`~harness.sim.effects.Effects`; capacity faults act on replicas and
+target's :class:`~faults.effects.Effects`; capacity faults act on replicas and
 slots (crash, partial outage, cold-start storm); partitions cut the traffic between two
 components. Overlapping faults on one target compose.
 """
@@ -15,6 +15,7 @@ from typing import Any
 
 import simpy
 
+from faults.effects import effects_of
 from faults.schedule import Activation, FaultSchedule
 from faults.specs import (
     ColdStartStormFault,
@@ -25,7 +26,6 @@ from faults.specs import (
     TargetKind,
 )
 from harness.sim.agents import READY, SimAgent, SimReplica
-from harness.sim.effects import effects_of
 from harness.sim.servers import SimEndpoint, SimTool
 from harness.sim.world import World
 

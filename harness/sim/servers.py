@@ -21,11 +21,11 @@ from typing import Any
 
 import simpy
 
+from faults.effects import Effects
 from faults.specs import CutMode, ErrorMode
 from harness.outcomes import ErrorKind
 from harness.policies.ratelimit import RateLimiter
 from harness.scenario.system import Endpoint, Tool
-from harness.sim.effects import Effects
 from harness.sim.station import GRANTED, Station, Waiter
 from harness.sim.world import Req, World
 

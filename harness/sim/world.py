@@ -21,9 +21,9 @@ from harness.rng import stream
 from harness.scenario.system import CircuitBreaker as BreakerSpec
 
 if TYPE_CHECKING:
+    from faults.effects import Effects
     from harness.scenario.model import Scenario
     from harness.sim.agents import SimAgent
-    from harness.sim.effects import Effects
     from harness.sim.servers import SimEndpoint, SimTool
 
 __all__ = ["INF", "Req", "World"]

@@ -1,9 +1,14 @@
-"""What the active faults do to one component's calls.
+"""What the active faults do to one component's calls — engine-neutral.
 
 A component (agent, endpoint, tool, workflow) holds an :class:`Effects` while any fault
 targets it, and ``None`` otherwise, so a healthy system pays one attribute check per
 call. Overlapping faults compose: latencies add, factors multiply, error and 429
 probabilities apply one after another, the lowest lowered limit wins.
+
+Nothing here knows a clock or an engine: it takes the active fault specs and a seeded
+RNG, so the simulator and the live reference system disturb calls the same way.
+Capacity faults (crash, partial outage, cold-start storm) act on replicas and slots
+instead, and each engine applies and undoes them itself.
 """
 
 from __future__ import annotations
