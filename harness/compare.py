@@ -21,6 +21,7 @@ from harness.errors import InputError
 from harness.gates.spec import Gate
 from harness.judging.directory import judge_dir
 from harness.metrics import METRICS, higher_is_better
+from harness.records.reader import read_json
 from harness.records.rundir import RunDir
 from harness.scoring.model import GateResult, Summary, Verdict
 from harness.scoring.stats import permutation_p
@@ -170,12 +171,7 @@ def load_summary(directory: Path) -> Summary:
 
 
 def scenario_data(directory: Path) -> dict[str, Any] | None:
-    path = RunDir(directory).scenario
-    try:
-        data = json.loads(path.read_text()) if path.exists() else None
-    except json.JSONDecodeError:
-        return None
-    return data if isinstance(data, dict) else None
+    return read_json(RunDir(directory).scenario, [])
 
 
 def compare_dirs(base_dir: Path, cand_dir: Path, *, gates: Sequence[Gate] = (),

@@ -21,13 +21,7 @@ from typing import Any
 from harness.engines import engine_for
 from harness.errors import InputError
 from harness.gates.spec import Gate, parse_gate
-from harness.judging.directory import (
-    aggregate_into,
-    counterfactual_dir,
-    judge_dir,
-    replication_dirs,
-    saved,
-)
+from harness.judging.directory import aggregate_into, judge_dir, saved
 from harness.outcomes import RunStatus
 from harness.parallel import Executor, local_executor
 from harness.records.meta import RunMeta, read_meta
@@ -51,7 +45,6 @@ __all__ = [
 
 #: Files a run directory may hold; only these are cleared when a run dir is reused.
 RUN_FILES = RunDir.files()
-TRACES = RunDir.TRACES
 
 
 def versions() -> dict[str, str]:
@@ -146,10 +139,10 @@ def _bundle_traces(data: Any, source_dir: Path | None, out: Path) -> None:
                     name = source.name
                     while name in taken.values():
                         name = f"_{name}"
-                    (out / TRACES).mkdir(exist_ok=True)
-                    shutil.copyfile(source, out / TRACES / name)
+                    RunDir(out).traces.mkdir(exist_ok=True)
+                    shutil.copyfile(source, RunDir(out).traces / name)
                     taken[source] = name
-                trace["file"] = f"{TRACES}/{taken[source]}"
+                trace["file"] = f"{RunDir.TRACES}/{taken[source]}"
             for value in node.values():
                 visit(value)
         elif isinstance(node, list):
@@ -220,7 +213,7 @@ def _without(scenario: Scenario, fault: str, *, out: Path, seed: int,
     alt = scenario.model_copy(update={
         "faults": [f for f in scenario.faults if f.id != fault], "gates": []})
     print(f"  attributing {fault}: the same run without it", file=sys.stderr, flush=True)
-    execute(alt, mode="sim", out=counterfactual_dir(out, fault), seed=seed,
+    execute(alt, mode="sim", out=RunDir(out).counterfactual(fault), seed=seed,
             source_dir=source_dir, command=["squall", "run", "--attribute"],
             write_report=False, warmup=warmup, overwrite=True, progress=False)
 
@@ -253,7 +246,7 @@ def rescore(out: Path, *, gates: Sequence[Gate] = (), write_report: bool = True,
     if write_report:
         from reports.render import render_report
 
-        for rep in replication_dirs(out):
+        for rep in RunDir(out).replications():
             rep_summary = _stored(rep)
             if rep_summary is not None and saved(rep_summary):
                 render_report(rep)

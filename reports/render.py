@@ -17,7 +17,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from harness.errors import InputError
-from harness.judging.directory import replication_dirs, scenario_of
+from harness.judging.directory import scenario_of
 from harness.metrics import format_value
 from harness.outcomes import OUTCOMES
 from harness.records.meta import read_meta
@@ -126,7 +126,7 @@ def _load(directory: Path, summary: Summary | None) -> tuple[RunData, Scenario, 
                              source=str(directory))
         summary = Summary.model_validate_json(path.read_text())
     records_dir = directory
-    reps = replication_dirs(directory)
+    reps = RunDir(directory).replications()
     if RunDir(directory).aggregate:
         records_dir = reps[0]
         notes.append(f"Charts and tables of calls show replication 0 (seed "

@@ -16,7 +16,7 @@ from harness.gates.spec import Gate
 from harness.judging.evaluate import judge, judge_replications
 from harness.outcomes import RunStatus
 from harness.records.meta import RunMeta, read_meta
-from harness.records.reader import read_run
+from harness.records.reader import read_json, read_run
 from harness.records.rundir import RunDir
 from harness.records.writer import write_json
 from harness.scenario.checks import gate_problem
@@ -28,9 +28,7 @@ from harness.scoring.score import score_run
 __all__ = [
     "aggregate_into",
     "check_gates",
-    "counterfactual_dir",
     "judge_dir",
-    "replication_dirs",
     "saved",
     "scenario_of",
 ]
@@ -55,20 +53,10 @@ def check_gates(scenario: Scenario, gates: Sequence[Gate]) -> None:
         raise InputError(problems)
 
 
-def replication_dirs(out: Path) -> list[Path]:
-    """The replication run directories of an aggregate run directory, in order."""
-    return RunDir(out).replications()
-
-
-def counterfactual_dir(out: Path, fault: str) -> Path:
-    """The run of ``out``'s scenario without ``fault`` (same seed, same arrivals)."""
-    return RunDir(out).counterfactual(fault)
-
-
 def _attach_counterfactuals(out: Path, summary: Summary) -> None:
     """Each fault's attainment without it, from its counterfactual run, if there is one."""
     for rec in summary.recovery:
-        path = RunDir(counterfactual_dir(out, rec.fault)).summary
+        path = RunDir(RunDir(out).counterfactual(rec.fault)).summary
         try:
             alt = Summary.model_validate_json(path.read_text())
         except (OSError, ValueError):
@@ -145,10 +133,10 @@ def _judge_replications(out: Path, *, gates: Sequence[Gate], baseline: Summary |
                         warmup: float | None, write_summary: bool) -> Summary:
     missing: list[str] = []
     meta = read_meta(RunDir(out).run_json, missing)
-    scenario = scenario_of(out, _json(RunDir(out).scenario, missing), meta)
+    scenario = scenario_of(out, read_json(RunDir(out).scenario, missing), meta)
     check_gates(scenario, gates)
     reps = [judge_dir(rep, gates=gates, scenario=scenario, warmup=warmup, baseline=baseline,
-                      write_summary=write_summary) for rep in replication_dirs(out)]
+                      write_summary=write_summary) for rep in RunDir(out).replications()]
     expected = meta.replications
     if expected is not None and expected > len(reps):
         missing.append(f"only {len(reps)} of {expected} replications were recorded")
@@ -157,18 +145,3 @@ def _judge_replications(out: Path, *, gates: Sequence[Gate], baseline: Summary |
         missing.append(f"the run's status is {status.value!r}, not complete")
     return aggregate_into(out, reps, [*scenario.gate_list(), *gates], baseline,
                           write_summary, status=status, missing=missing)
-
-
-def _json(path: Path, missing: list[str]) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        missing.append(f"{path.name} is missing")
-        return {}
-    except (ValueError, OSError):
-        missing.append(f"{path.name} is unreadable")
-        return {}
-    if not isinstance(data, dict):
-        missing.append(f"{path.name} is unreadable")
-        return {}
-    return data

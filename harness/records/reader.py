@@ -23,7 +23,7 @@ from harness.records.meta import RunMeta, read_meta
 from harness.records.rundir import RunDir
 from harness.records.schema import TABLES
 
-__all__ = ["RunData", "read_run"]
+__all__ = ["RunData", "read_json", "read_run"]
 
 
 @dataclass
@@ -156,16 +156,21 @@ def _events(directory: Path, missing: list[str]) -> list[dict[str, Any]]:
     return events
 
 
-def _json(path: Path, missing: list[str]) -> dict[str, Any] | None:
-    if not path.exists():
-        missing.append(f"{path.name} is missing")
-        return None
+def read_json(path: Path, missing: list[str]) -> dict[str, Any] | None:
+    """A JSON object from ``path``; None (and a note in ``missing``) if it is missing,
+    unreadable or not an object."""
     try:
         data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except FileNotFoundError:
+        missing.append(f"{path.name} is missing")
+        return None
+    except (ValueError, OSError):
         missing.append(f"{path.name} is unreadable")
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        missing.append(f"{path.name} is unreadable")
+        return None
+    return data
 
 
 def read_run(directory: str | Path) -> RunData:
@@ -201,7 +206,7 @@ def read_run(directory: str | Path) -> RunData:
     events = _events(directory, missing)
     _check_counts(directory, meta, requests, timeseries=timeseries, events=events,
                   missing=missing)
-    scenario = _json(layout.scenario, missing)
+    scenario = read_json(layout.scenario, missing)
     return RunData(directory, meta, requests, spans, timeseries, events, scenario, missing)
 
 
