@@ -1,6 +1,7 @@
 """Fault specifications and schedules: what can go wrong, and when."""
 
-from faults.effects import Effects, effects_of
+from faults.active import ActiveFaults, FaultLedger, Undo
+from faults.effects import Disturbance, Effects, decide, effects_of
 from faults.schedule import Activation, FaultSchedule
 from faults.specs import (
     FAULT_KINDS,
@@ -22,11 +23,14 @@ from faults.specs import (
 __all__ = [
     "FAULT_KINDS",
     "Activation",
+    "ActiveFaults",
     "BrownoutFault",
     "ColdStartStormFault",
     "CrashFault",
+    "Disturbance",
     "Effects",
     "ErrorFault",
+    "FaultLedger",
     "FaultSchedule",
     "FaultSpec",
     "FaultSpecBase",
@@ -37,5 +41,7 @@ __all__ = [
     "RateLimitFault",
     "Target",
     "TargetKind",
+    "Undo",
+    "decide",
     "effects_of",
 ]

@@ -5,6 +5,22 @@ targets it, and ``None`` otherwise, so a healthy system pays one attribute check
 call. Overlapping faults compose: latencies add, factors multiply, error and 429
 probabilities apply one after another, the lowest lowered limit wins.
 
+:func:`decide` is the one decision both engines make for every call that reaches a
+component, in one order with one random stream, when the call arrives:
+
+1. an outage refuses it (``unavailable``) or lets it hang until the caller gives up;
+2. a rate-limit storm answers 429 with its Retry-After;
+3. the component's own error rate, then injected errors, pick how it fails:
+   ``error`` (a 5xx once the response would start: an endpoint's time to first token, a
+   tool's latency, an agent's service time), ``timeout`` (it hangs until the caller's
+   limit) or ``malformed`` (the whole response, unusable);
+4. then every latency the component takes goes through :meth:`Effects.latency`.
+
+Billing is one rule too (:attr:`Disturbance.billed`): a call is billed when the
+component produces its output — a success or a malformed answer, whether or not the
+caller still waits for it — and not when it is refused, throttled, fails with a 5xx or
+hangs.
+
 Nothing here knows a clock or an engine: it takes the active fault specs and a seeded
 RNG, so the simulator and the live reference system disturb calls the same way.
 Capacity faults (crash, partial outage, cold-start storm) act on replicas and slots
@@ -27,7 +43,7 @@ from faults.specs import (
     RateLimitFault,
 )
 
-__all__ = ["Effects", "effects_of"]
+__all__ = ["Disturbance", "Effects", "decide", "effects_of"]
 
 
 class Effects:
@@ -93,3 +109,52 @@ def effects_of(faults: Sequence[FaultSpecBase]) -> Effects | None:
             continue  # capacity faults act on replicas and slots, not on each call
         touched = True
     return fx if touched else None
+
+
+class Disturbance:
+    """What happens to one call (see :func:`decide`); immutable, shared."""
+
+    __slots__ = ("error", "refuse", "retry_after")
+
+    def __init__(self, *, refuse: CutMode | None = None, retry_after: float | None = None,
+                 error: ErrorMode | None = None) -> None:
+        self.refuse = refuse  #: an outage: refused at once (FAIL_FAST) or hanging (HANG)
+        self.retry_after = retry_after  #: a 429 with this Retry-After
+        self.error = error  #: how the call fails once served
+
+    @property
+    def billed(self) -> bool:
+        """Whether the call, if served to its end, is billed."""
+        return self.refuse is None and self.retry_after is None and \
+            self.error in (None, ErrorMode.MALFORMED)
+
+    def __repr__(self) -> str:
+        what = self.refuse or (f"429 after {self.retry_after}s" if self.retry_after is not None
+                               else self.error)
+        return f"Disturbance({what})"
+
+
+_REFUSE = {mode: Disturbance(refuse=mode) for mode in CutMode}
+_FAIL = {how: Disturbance(error=how) for how in ErrorMode}
+
+
+def decide(fx: Effects | None, rng: random.Random,
+           error_rate: float = 0.0) -> Disturbance | None:
+    """What happens to a call arriving at a component with effects ``fx`` (None: no
+    fault) and its own ``error_rate``; None when the call is undisturbed. Draws from
+    ``rng`` in a fixed order: the error rate, then the storms, then injected errors."""
+    if fx is None:
+        if error_rate and rng.random() < error_rate:
+            return _FAIL[ErrorMode.ERROR]
+        return None
+    if fx.outage is not None:
+        return _REFUSE[fx.outage]
+    own = bool(error_rate) and rng.random() < error_rate
+    if fx.storms:
+        retry_after = fx.storm(rng)
+        if retry_after is not None:
+            return Disturbance(retry_after=retry_after)
+    if own:
+        return _FAIL[ErrorMode.ERROR]
+    how = fx.error(rng)
+    return _FAIL[how] if how is not None else None

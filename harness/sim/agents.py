@@ -15,7 +15,7 @@ from typing import Any
 
 import simpy
 
-from faults.effects import Effects
+from faults.effects import Effects, decide
 from faults.specs import CutMode, ErrorMode
 from harness.dists import DistSpec
 from harness.outcomes import ErrorKind
@@ -250,8 +250,9 @@ class SimAgent:
         env = self.env
         start = env.now
         fx = self.effects
-        if fx is not None and fx.outage is not None:
-            err = UNAVAILABLE if fx.outage is CutMode.FAIL_FAST else \
+        d = decide(fx, self._fault_rng) if fx is not None else None
+        if d is not None and d.refuse is not None:
+            err = UNAVAILABLE if d.refuse is CutMode.FAIL_FAST else \
                 (yield from hang(env, None, deadline))
             self._span(req, -1, attempt, start, 0.0, err, fallback)
             return err
@@ -273,7 +274,8 @@ class SimAgent:
         proc = env.active_process
         replica.inflight[proc] = None  # type: ignore[index]
         try:
-            err = yield from self._work(req, deadline, endpoint)
+            err = yield from self._work(req, deadline, endpoint,
+                                        d.error if d is not None else None)
         except simpy.Interrupt:
             err = CRASH
         finally:
@@ -309,10 +311,12 @@ class SimAgent:
         self.world.span(req.id, "agent", self.name, ORCHESTRATOR, replica, attempt, start,
                         queue_s, err, fallback)
 
-    def _work(self, req: Req, deadline: float, endpoint: SimEndpoint | None) -> Gen:
+    def _work(self, req: Req, deadline: float, endpoint: SimEndpoint | None,
+              how: ErrorMode | None) -> Gen:
+        """The agent's work for one call: service time, LLM calls, tool calls; ``how`` an
+        injected failure decided when the call arrived."""
         env = self.env
         fx = self.effects
-        how = fx.error(self._fault_rng) if fx is not None else None
         if self._has_service or fx is not None:
             service = self._service() if self._has_service else 0.0
             if fx is not None:
@@ -330,10 +334,10 @@ class SimAgent:
             for _ in range(max(round(llm.calls()), 0)):
                 err = yield from llm.call(req, deadline, endpoint)
                 if err is not None:
-                    return err
+                    return llm.chain.settle(env.now, deadline, err)
         for tool in self.tools:
             for _ in range(max(round(tool.calls()), 0)):
                 err = yield from tool.call(req, deadline)
                 if err is not None:
-                    return err
+                    return tool.chain.settle(env.now, deadline, err)
         return MALFORMED if how is ErrorMode.MALFORMED else None

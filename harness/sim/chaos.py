@@ -2,25 +2,28 @@
 
 Each activation starts at its time and, unless it lasts to the end, is reversed at its
 end. Per-call faults (latency, errors, rate-limit storms, outages, brownouts) become the
-target's :class:`~faults.effects.Effects`; capacity faults act on replicas and
-slots (crash, partial outage, cold-start storm); partitions cut the traffic between two
-components. Overlapping faults on one target compose.
+target's :class:`~faults.effects.Effects` through :class:`~faults.active.ActiveFaults`
+(shared with the live engine); capacity faults act on replicas and slots (crash, partial
+outage, cold-start storm); partitions cut the traffic between two components.
+Overlapping faults on one target compose. Every activation's undo goes into a
+:class:`~faults.active.FaultLedger` and restores exactly the state from before it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from typing import Any
 
 import simpy
 
-from faults.effects import effects_of
+from faults.active import ActiveFaults, FaultLedger, Undo, once
+from faults.effects import Effects
 from faults.schedule import Activation, FaultSchedule
 from faults.specs import (
     ColdStartStormFault,
     CrashFault,
-    FaultSpecBase,
+    CutMode,
     PartialOutageFault,
     PartitionFault,
     TargetKind,
@@ -40,7 +43,9 @@ class FaultInjector:
         self.env = world.env
         self.schedule = schedule
         self.workflow_index = {name: i for i, name in enumerate(workflows)}
-        self.active: dict[str, list[FaultSpecBase]] = defaultdict(list)
+        self.active = ActiveFaults(self._give_effects)
+        self.ledger = FaultLedger()
+        self._links: dict[frozenset[str], list[tuple[CutMode, float]]] = defaultdict(list)
         self._outages: dict[str, list[float]] = defaultdict(list)  # server → shares lost
         self._rng = world.np_rng("faults/choice")
 
@@ -74,11 +79,11 @@ class FaultInjector:
                 agent.crash(replica, 0.0, agent.cold_start(fault.cold_start))
             world.event("fault_end", fault=act.id, kind=act.kind, target=str(act.target))
             return
-        undo = self._begin(act)
+        self.ledger.add(act.id, self._begin(act))
         if act.end is None:
             return
         yield env.timeout(act.end - env.now)
-        undo()
+        self.ledger.end(act.id)
         world.event("fault_end", fault=act.id, kind=act.kind, target=str(act.target))
 
     def _pick(self, agent: SimAgent, count: int) -> list[SimReplica]:
@@ -91,54 +96,60 @@ class FaultInjector:
 
     # --- applying and reverting --------------------------------------------------------
 
-    def _begin(self, act: Activation) -> Callable[[], object]:
+    def _begin(self, act: Activation) -> Undo:
         fault, target = act.spec, act.target
         if isinstance(fault, PartitionFault):
-            link = frozenset(str(s) for s in fault.sides())
-            self.world.partitions[link] = (fault.mode, fault.probability)
-            return lambda: self.world.partitions.pop(link, None)
+            return self._cut(frozenset(str(s) for s in fault.sides()),
+                             (fault.mode, fault.probability))
         if isinstance(fault, PartialOutageFault):
             return self._partial(act, fault)
-        key = str(target)
-        self.active[key].append(fault)
-        self._refresh(act)
+        return self.active.apply(str(target), fault)
+
+    def _cut(self, link: frozenset[str], rule: tuple[CutMode, float]) -> Undo:
+        """Cut ``link``; the newest cut of a link rules while it lasts."""
+        rules = self._links[link]
+        rules.append(rule)
+        self.world.partitions[link] = rule
 
         def undo() -> None:
-            self.active[key].remove(fault)
-            self._refresh(act)
+            rules.remove(rule)
+            if rules:
+                self.world.partitions[link] = rules[-1]
+            else:
+                self.world.partitions.pop(link, None)
 
-        return undo
+        return once(undo)
 
-    def _refresh(self, act: Activation) -> None:
-        key, target = str(act.target), act.target
-        fx = effects_of(self.active[key])
+    def _give_effects(self, key: str, fx: Effects | None) -> None:
+        """``ActiveFaults`` changed the effects on ``key``: hand them to the component."""
         world = self.world
-        if target.kind is TargetKind.WORKFLOW:
-            index = self.workflow_index[target.name]
+        kind, _, name = key.partition(".")
+        if kind == TargetKind.WORKFLOW.value:
+            index = self.workflow_index[name]
             if fx is None:
                 world.workflow_effects.pop(index, None)
             else:
                 world.workflow_effects[index] = fx
             return
         component: SimAgent | SimEndpoint | SimTool
-        if target.kind is TargetKind.AGENT:
-            component = world.agents[target.name]
-        elif target.kind is TargetKind.ENDPOINT:
-            component = world.endpoints[target.name]
+        if kind == TargetKind.AGENT.value:
+            component = world.agents[name]
+        elif kind == TargetKind.ENDPOINT.value:
+            component = world.endpoints[name]
         else:
-            component = world.tools[target.name]
+            component = world.tools[name]
         component.effects = fx
         if isinstance(component, SimEndpoint):
             component.lower_limits(fx.limits if fx is not None else None)
 
-    def _partial(self, act: Activation, fault: PartialOutageFault) -> Callable[[], object]:
+    def _partial(self, act: Activation, fault: PartialOutageFault) -> Undo:
         target, world = act.target, self.world
         if target.kind is TargetKind.AGENT:
             agent = world.agents[target.name]
             ready = [r for r in agent.replicas if r.state == READY]
             away = self._pick_from(ready, fault.share(len(ready)))
             agent.set_away(away, True)
-            return lambda: agent.set_away(away, False)
+            return once(lambda: agent.set_away(away, False))
         server: SimEndpoint | SimTool = (world.endpoints if target.kind is TargetKind.ENDPOINT
                                          else world.tools)[target.name]
         nominal = server.nominal_capacity()
@@ -151,7 +162,7 @@ class FaultInjector:
             shares.remove(lost)
             server.set_capacity_share(max(0.0, 1.0 - sum(shares)))
 
-        return undo
+        return once(undo)
 
     def _pick_from(self, pool: list[SimReplica], count: int) -> list[SimReplica]:
         if count >= len(pool):

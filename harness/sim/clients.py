@@ -1,92 +1,73 @@
-"""How an agent calls its LLMs and tools: the client side of resilience.
+"""How an agent calls its LLMs and tools: the client side of resilience, on SimPy.
 
 An LLM client behaves like LiteLLM's router: each attempt has a timeout; failures that
 the retry policy names are retried with backoff (a 429's Retry-After is a floor); a
 breaker per endpoint cools a failing endpoint down; when the primary endpoint is spent,
-the fallbacks are tried in order, skipping any that is cooling down.
+the fallbacks are tried in order, skipping any that is cooling down. Those rules live in
+:mod:`harness.calls`, shared with the live engine; :func:`drive` runs them on SimPy's
+clock.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from typing import Any
 
 import simpy
 
 from faults.specs import CutMode
+from harness.calls import ATTEMPT, DONE, REFUSED, Call, Chain, Target
 from harness.outcomes import ErrorKind
-from harness.policies.breaker import BreakerState, CircuitBreaker
+from harness.policies.breaker import CircuitBreaker
 from harness.policies.retry import RetryPolicy
 from harness.scenario.system import LlmCall, ToolCall
 from harness.sim.servers import SimEndpoint, SimTool, hang
 from harness.sim.world import Req, World
 
-__all__ = ["LlmClient", "ToolClient", "attempts", "cut_call", "retrying"]
+__all__ = ["LlmClient", "ToolClient", "cut_call", "drive", "refused_span"]
 
 Gen = Generator[simpy.Event, Any, Any]
 
 TIMEOUT = ErrorKind.TIMEOUT.value
 PARTITION = ErrorKind.PARTITION.value
 CIRCUIT_OPEN = ErrorKind.CIRCUIT_OPEN.value
-RATE_LIMITED = ErrorKind.RATE_LIMITED.value
 
 
-def retrying(world: World, req: Req, retry: RetryPolicy | None, attempt: int, err: str,
-             deadline: float, rng: Any) -> float | None:
-    """The delay before another attempt after ``err``, or None to stop."""
-    now = world.env.now
-    if retry is None or now >= deadline or not retry.should_retry(attempt, err):
-        return None
-    delay = retry.delay(attempt, rng, req.retry_after if err == RATE_LIMITED else None)
-    return None if now + delay >= deadline else delay
+def drive(env: simpy.Environment, req: Req, call: Call, act: str,
+          attempt: Callable[[Call], Gen], refused: Callable[[Req, Call], None]) -> Gen:
+    """Drive ``call`` (already started: ``act``) on SimPy's clock; returns its error.
 
-
-def attempts(world: World, req: Req, *, kind: str, component: str, caller: str,
-             fallback: bool,
-             retry: RetryPolicy | None, rng: Any, breaker: CircuitBreaker | None,
-             deadline: float, timeout: float,
-             attempt: Callable[[int, float], Gen]) -> Gen:
-    """A generator calling ``attempt(number, limit)`` until it succeeds or the retry
-    policy gives up; it returns None or the last error.
-
-    Each attempt's ``limit`` is its timeout, capped by ``deadline``; a breaker that
-    refuses an attempt fails it with ``circuit_open`` at once (a span of ``kind`` on
-    ``component``). Without a retry policy or a breaker this is just the one attempt:
-    no loop, no extra generator.
+    ``attempt(call)`` runs one attempt of ``call.target`` until ``call.limit``;
+    ``refused(call)`` records an attempt its breaker refused.
     """
-    if retry is None and breaker is None:
-        return attempt(1, min(deadline, world.env.now + timeout))
-    return _attempt_loop(world, req, kind, component, caller, fallback, retry, rng, breaker,
-                         deadline, timeout, attempt)
-
-
-def _attempt_loop(world: World, req: Req, kind: str, component: str, caller: str,
-                  fallback: bool,
-                  retry: RetryPolicy | None, rng: Any, breaker: CircuitBreaker | None,
-                  deadline: float, timeout: float,
-                  attempt: Callable[[int, float], Gen]) -> Gen:
-    env = world.env
-    number = 1
-    while True:
-        start = env.now
-        token = breaker.allow(start) if breaker is not None else 0
-        if token is None:
-            world.span(req.id, kind, component, caller, -1, number, start, 0.0, CIRCUIT_OPEN,
-                       fallback)
-            err: str | None = CIRCUIT_OPEN
+    while act is not DONE:
+        if act is ATTEMPT:
+            err = yield from attempt(call)
+        elif act is REFUSED:
+            refused(req, call)
+            err = CIRCUIT_OPEN
         else:
-            err = yield from attempt(number, min(deadline, start + timeout))
-            if breaker is not None:
-                breaker.record(env.now, token, err is None, env.now - start)
-        if err is None:
-            return None
-        delay = retrying(world, req, retry, number, err, deadline, rng)
-        if delay is None:
-            return err
-        if delay > 0:
-            yield env.timeout(delay)
-        number += 1
+            yield env.timeout(call.delay)
+            act = call.slept(env.now)
+            continue
+        act = call.outcome(env.now, err, req.retry_after)
+    return call.error
+
+
+def _failed(err: str) -> Gen:
+    """A call that fails at once, making no attempt."""
+    return err
+    yield  # a generator, for ``yield from``
+
+
+def refused_span(world: World, kind: str, caller: str) -> Callable[[Req, Call], None]:
+    """Records an attempt a breaker refused, as a ``circuit_open`` span of ``kind``."""
+    def refused(req: Req, call: Call) -> None:
+        now = world.env.now
+        world.span(req.id, kind, call.target.name, caller, -1, call.number, now, 0.0,
+                   CIRCUIT_OPEN, call.fallback)
+    return refused
 
 
 def cut_call(world: World, req: Req, mode: CutMode, *, kind: str, component: str,
@@ -111,54 +92,60 @@ class LlmClient:
         self.tout = world.sampler(spec.output_tokens, f"{key}/out").draw
         self.timeout = spec.timeout or math.inf
         self.retry = RetryPolicy(spec.retry) if spec.retry else None
-        self.chain: list[SimEndpoint] = [world.endpoints[n]
-                                         for n in (spec.endpoint, *spec.fallback)]
+        endpoints = [world.endpoints[n] for n in (spec.endpoint, *spec.fallback)]
         self.breakers: dict[str, CircuitBreaker] = {}
         if spec.circuit_breaker is not None:
-            for ep in self.chain:
+            for ep in endpoints:
                 self.breakers[ep.name] = world.breaker(f"{agent}→{ep.name}",
                                                        spec.circuit_breaker)
         self._rng = world.rng(f"{key}/retry")
         self._source = f"agent.{agent}"
+        self.chain = Chain([self._target(ep) for ep in endpoints], TIMEOUT)
+        self._reroutes: dict[str, Chain] = {}
+        self._refused = refused_span(world, "llm", agent)
 
     def call(self, req: Req, deadline: float, endpoint: SimEndpoint | None = None) -> Gen:
         """One logical LLM call: retries, then fallbacks. ``endpoint`` reroutes it (a
-        low-priority request sent to a compact model)."""
+        low-priority request sent to a compact model).
+
+        A failure of a simple chain comes back unsettled (the attempt's own error): the
+        caller passes it through ``self.chain.settle`` (the agent does, on its error path,
+        which keeps the common call free of an extra generator)."""
         tin = max(round(self.tin()), 0)
         tout = max(round(self.tout()), 1)
-        chain: Sequence[SimEndpoint] = self.chain if endpoint is None else (endpoint,)
-        err: str | None = None
-        for k, ep in enumerate(chain):
-            breaker = self.breakers.get(ep.name)
-            if k > 0 and breaker is not None and breaker.peek(self.env.now) is BreakerState.OPEN:
-                continue  # cooling down: skip this fallback
-            err = yield from self._attempts(req, ep, tin, tout, deadline, k > 0)
-            if err is None:
-                if k > 0:
-                    req.fallback = True
-                return None
-            if self.env.now >= deadline:
-                return TIMEOUT
-        return err
+        world, env = self.world, self.env
+        chain = self.chain if endpoint is None else self._rerouted(endpoint)
+        source = self._source
+        if chain.simple and not world.partitions:  # one attempt: no Call, no closure
+            ep: SimEndpoint = chain.primary.subject  # type: ignore[assignment]
+            limit = chain.first_limit(env.now, deadline)
+            if limit is None:
+                return _failed(chain.expired)
+            return ep.call(req, tin, tout, limit, 1, False, self.agent)
 
-    def _attempts(self, req: Req, ep: SimEndpoint, tin: int, tout: int, deadline: float,
-                  fallback: bool) -> Gen:
-        world = self.world
-        target = f"endpoint.{ep.name}"
+        def attempt(call: Call) -> Gen:
+            ep: SimEndpoint = call.target.subject  # type: ignore[assignment]
+            if world.partitions:
+                cut = world.cut(source, f"endpoint.{ep.name}")
+                if cut is not None:
+                    return cut_call(world, req, cut, kind="llm", component=ep.name,
+                                    caller=self.agent, number=call.number, limit=call.limit,
+                                    fallback=call.fallback)
+            return ep.call(req, tin, tout, call.limit, call.number, call.fallback, self.agent)
 
-        def attempt(number: int, limit: float) -> Gen:
-            cut = world.cut(self._source, target) if world.partitions else None
-            if cut is not None:
-                return cut_call(world, req, cut, kind="llm", component=ep.name,
-                                caller=self.agent, number=number, limit=limit,
-                                fallback=fallback)
-            return ep.call(req, tin, tout, limit, number, fallback, self.agent)
+        call = Call(chain, deadline)
+        return drive(env, req, call, call.start(env.now), attempt, self._refused)
 
-        return attempts(
-            world, req, kind="llm", component=ep.name, caller=self.agent, fallback=fallback,
-            retry=self.retry,
-            rng=self._rng, breaker=self.breakers.get(ep.name), deadline=deadline,
-            timeout=self.timeout, attempt=attempt)
+    def _rerouted(self, endpoint: SimEndpoint) -> Chain:
+        chain = self._reroutes.get(endpoint.name)
+        if chain is None:
+            chain = self._reroutes[endpoint.name] = Chain(
+                [self._target(endpoint)], ErrorKind.TIMEOUT.value)
+        return chain
+
+    def _target(self, ep: SimEndpoint) -> Target:
+        return Target(ep.name, subject=ep, retry=self.retry, breaker=self.breakers.get(ep.name),
+                      timeout=self.timeout, rng=self._rng)
 
 
 class ToolClient:
@@ -174,19 +161,26 @@ class ToolClient:
         self._rng = world.rng(f"agent/{agent}/tool{index}/retry")
         self.agent = agent
         self._source, self._target = f"agent.{agent}", f"tool.{spec.tool}"
+        self.chain = Chain([Target(spec.tool, subject=self.tool, retry=self.retry,
+                                   timeout=self.timeout, rng=self._rng)], TIMEOUT)
+        self._refused = refused_span(world, "tool", agent)
 
     def call(self, req: Req, deadline: float) -> Gen:
-        world, tool = self.world, self.tool
+        """One logical tool call; a failure comes back unsettled, as with LLM calls."""
+        world, tool, chain = self.world, self.tool, self.chain
+        if chain.simple and not world.partitions:  # one attempt: no Call, no closure
+            limit = chain.first_limit(self.env.now, deadline)
+            if limit is None:
+                return _failed(chain.expired)
+            return tool.call(req, limit, 1, self.agent)
 
-        def attempt(number: int, limit: float) -> Gen:
+        def attempt(call: Call) -> Gen:
             cut = world.cut(self._source, self._target) if world.partitions else None
             if cut is not None:
                 return cut_call(world, req, cut, kind="tool", component=tool.name,
-                                caller=self.agent, number=number, limit=limit, fallback=False)
-            return tool.call(req, limit, number, self.agent)
+                                caller=self.agent, number=call.number, limit=call.limit,
+                                fallback=False)
+            return tool.call(req, call.limit, call.number, self.agent)
 
-        return attempts(
-            world, req, kind="tool", component=tool.name, caller=self.agent, fallback=False,
-            retry=self.retry,
-            rng=self._rng, breaker=None, deadline=deadline, timeout=self.timeout,
-            attempt=attempt)
+        call = Call(chain, deadline)
+        return drive(self.env, req, call, call.start(self.env.now), attempt, self._refused)

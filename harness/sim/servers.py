@@ -21,7 +21,7 @@ from typing import Any
 
 import simpy
 
-from faults.effects import Effects
+from faults.effects import Disturbance, Effects, decide
 from faults.specs import CutMode, ErrorMode
 from harness.outcomes import ErrorKind
 from harness.policies.ratelimit import RateLimiter
@@ -127,21 +127,23 @@ class _Server:
     def nominal_capacity(self) -> float:
         raise NotImplementedError
 
-    def _refused(self, req: Req, deadline: float) -> Gen:
-        """Outage behaviour: None if the call may proceed, else its error."""
-        fx = self.effects
-        if fx is None or fx.outage is None:
+    def _disturbance(self) -> Disturbance | None:
+        """What happens to the call arriving now (faults and the own error rate)."""
+        if self.effects is None and not self.error_rate:
             return None
-        if fx.outage is CutMode.FAIL_FAST:
-            return UNAVAILABLE
-        return (yield from hang(self.env, None, deadline))
+        return decide(self.effects, self._rng, self.error_rate)
 
-    def _failure(self) -> ErrorMode | None:
-        how = ErrorMode.ERROR if self.error_rate and self._rng.random() < self.error_rate \
-            else None
-        if how is None and self.effects is not None:
-            how = self.effects.error(self._rng)
-        return how
+    def _turned_away(self, req: Req, deadline: float, d: Disturbance) -> Gen:
+        """A call refused at the door: an outage (refused or hanging) or a 429 storm.
+        None if ``d`` lets the call in."""
+        if d.refuse is not None:
+            if d.refuse is CutMode.FAIL_FAST:
+                return UNAVAILABLE
+            return (yield from hang(self.env, None, deadline))
+        if d.retry_after is not None:
+            req.retry_after = d.retry_after
+            return RATE_LIMITED
+        return None
 
 
 class SimEndpoint(_Server):
@@ -188,8 +190,9 @@ class SimEndpoint(_Server):
         """One LLM call attempt; returns None or an error kind."""
         env, world = self.env, self.world
         start = env.now
-        err = yield from self._refused(req, deadline)
-        if err is None:
+        d = self._disturbance()
+        err = (yield from self._turned_away(req, deadline, d)) if d is not None else None
+        if err is None and self.limiter is not None:
             err = self._throttled(req, tin + tout)
         if err is not None:
             world.span(req.id, "llm", self.name, caller, -1, attempt, start, 0.0, err, fallback)
@@ -208,14 +211,12 @@ class SimEndpoint(_Server):
         fx = self.effects
         if fx is not None:
             first, whole = fx.latency(first, self._rng), fx.latency(whole, self._rng)
-        how = self._failure()
-        billed = True
+        how = d.error if d is not None else None
         if how is ErrorMode.ERROR:
             err = yield from hold(env, self.station, first, deadline, req)
-            err, billed = err or ERROR, False
+            err = err or ERROR
         elif how is ErrorMode.TIMEOUT:
             err = yield from hang(env, self.station, deadline)
-            billed = False
         elif env.now + whole <= deadline:  # the common case: no generator, one event
             try:
                 yield env.timeout(whole)
@@ -226,6 +227,7 @@ class SimEndpoint(_Server):
             err = yield from hold(env, station, whole, deadline, req)
             if how is ErrorMode.MALFORMED and err is None:
                 err = MALFORMED
+        billed = d is None or d.billed  # work a caller abandoned is billed all the same
         cost = tin * self.price_in + tout * self.price_out if billed else 0.0
         if billed:
             self.cost += cost
@@ -237,20 +239,15 @@ class SimEndpoint(_Server):
         return err
 
     def _throttled(self, req: Req, tokens: int) -> str | None:
-        fx = self.effects
-        if fx is not None and fx.storms:
-            retry_after = fx.storm(self._rng)
-            if retry_after is not None:
-                req.retry_after = retry_after
-                return RATE_LIMITED
-        if self.limiter is not None:
-            wait = self.limiter.try_acquire(self.env.now, tokens)
-            if wait > 0:
-                if math.isinf(wait):
-                    return ERROR  # larger than the token limit: a 400 no retry can fix
-                fixed = self.fixed_retry_after
-                req.retry_after = wait if fixed is None else fixed
-                return RATE_LIMITED
+        """The endpoint's own rate limiter (lowered by a rate-limit fault)."""
+        assert self.limiter is not None
+        wait = self.limiter.try_acquire(self.env.now, tokens)
+        if wait > 0:
+            if math.isinf(wait):
+                return ERROR  # larger than the token limit: a 400 no retry can fix
+            fixed = self.fixed_retry_after
+            req.retry_after = wait if fixed is None else fixed
+            return RATE_LIMITED
         return None
 
 
@@ -271,12 +268,8 @@ class SimTool(_Server):
     def call(self, req: Req, deadline: float, attempt: int, caller: str) -> Gen:
         env, world = self.env, self.world
         start = env.now
-        err = yield from self._refused(req, deadline)
-        fx = self.effects
-        if err is None and fx is not None and fx.storms:
-            retry_after = fx.storm(self._rng)
-            if retry_after is not None:
-                req.retry_after, err = retry_after, RATE_LIMITED
+        d = self._disturbance()
+        err = (yield from self._turned_away(req, deadline, d)) if d is not None else None
         if err is not None:
             world.span(req.id, "tool", self.name, caller, -1, attempt, start, 0.0, err, False)
             return err
@@ -288,18 +281,20 @@ class SimTool(_Server):
         cost = 0.0
         if err is None:
             latency = self._latency()
+            fx = self.effects
             if fx is not None:
                 latency = fx.latency(latency, self._rng)
-            how = self._failure()
+            how = d.error if d is not None else None
             if how is ErrorMode.TIMEOUT:
                 err = yield from hang(env, self.station, deadline)
             else:
                 err = yield from hold(env, self.station, latency, deadline, req)
                 if err is None and how is not None:
                     err = ERROR if how is ErrorMode.ERROR else MALFORMED
-            cost = self.price
-            self.cost += cost
-            req.cost += cost
+            if d is None or d.billed:
+                cost = self.price
+                self.cost += cost
+                req.cost += cost
         world.span(req.id, "tool", self.name, caller, -1, attempt, start, queue_s, err, False, 0, 0,
                    cost)
         return err
