@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from harness.records.writer import RunWriter
     from harness.scenario.model import Scenario
 
-__all__ = ["Engine", "EngineResult", "Mode", "Progress", "engine_for", "register"]
+__all__ = ["Engine", "EngineResult", "Mode", "Progress", "available_modes", "engine_for",
+           "register"]
 
 #: ``progress(done_s, total_s)``: how far a run is, in scenario seconds.
 Progress = Callable[[float, float], None]
@@ -67,6 +68,11 @@ _WHY_NOT = {Mode.LIVE: "the live engine is not available in this version: run wi
 def register(mode: Mode, factory: str) -> None:
     """Make ``mode`` run with the engine ``factory`` names (``"package.module:Class"``)."""
     _REGISTRY[mode] = factory
+
+
+def available_modes() -> list[Mode]:
+    """The modes that have an engine registered (the conformance suite runs each)."""
+    return [mode for mode in Mode if mode in _REGISTRY]
 
 
 def engine_for(mode: Mode | str) -> Engine:

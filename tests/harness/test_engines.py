@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.demand.arrivals import ArrivalSchedule
-from harness.engines import EngineResult, Mode, engine_for, register
+from harness.engines import EngineResult, Mode, available_modes, engine_for, register
 from harness.errors import InputError
 from harness.execution import execute
 from harness.records.writer import RunWriter
@@ -74,8 +74,11 @@ def test_register_names_a_factory() -> None:
 
     saved = dict(engines._REGISTRY)
     try:
+        assert available_modes() == [Mode.SIM]
         register(Mode.LIVE, f"{__name__}:InstantEngine")
         assert isinstance(engine_for("live"), InstantEngine)
+        # the conformance suite parametrizes over this list: a new engine joins it
+        assert available_modes() == [Mode.SIM, Mode.LIVE]
     finally:
         engines._REGISTRY.clear()
         engines._REGISTRY.update(saved)

@@ -1,0 +1,77 @@
+"""The engine conformance suite's harness: one engine under test, its records, and the
+tolerance each case states for engines that run on a real clock.
+
+Cases are written against the engine seam (:class:`harness.engines.Engine`): they build a
+scenario, let the engine run its arrival schedule into a run directory, and check the
+records. The simulator must meet every expectation exactly (its clock is exact); an
+engine on a wall clock (the live engine against the reference system) must meet it
+within the slack the case states next to each timing, and within the statistical
+tolerance of each share — those are the same for every engine.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from harness.engines import Mode, engine_for
+from harness.records.writer import RunWriter
+from harness.scenario import Scenario, parse_scenario
+from harness.scenario.schedule import build_schedule
+
+
+def scenario(text: str, *overrides: str) -> Scenario:
+    return parse_scenario(textwrap.dedent(text), "conformance.yaml", overrides)
+
+
+class EngineUnderTest:
+    def __init__(self, mode: Mode, runs: Path) -> None:
+        self.mode = mode
+        self.exact = mode is Mode.SIM  #: a simulated clock: timings must match exactly
+        self._runs = runs
+
+    def __repr__(self) -> str:
+        return f"EngineUnderTest({self.mode.value})"
+
+    def run(self, s: Scenario, seed: int | None = None) -> Path:
+        """Run ``s`` through the engine's seam; the run directory (records only)."""
+        out = Path(tempfile.mkdtemp(prefix=f"{self.mode.value}-", dir=self._runs))
+        writer = RunWriter(out, {"mode": self.mode.value})
+        seed = s.seed if seed is None else seed
+        try:
+            engine_for(self.mode).run(s, build_schedule(s, seed), writer, seed)
+        finally:
+            writer.close()
+        return out
+
+    def slack(self, seconds: float) -> float:
+        """The slack for a bound on a timing: none (bar rounding) on a simulated clock."""
+        return 1e-9 if self.exact else seconds
+
+    def about(self, expected: Any, slack: float) -> Any:
+        """``expected`` seconds: exactly on a simulated clock, within ``slack`` seconds on
+        a real one (what the case allows for the network and the event loop)."""
+        return pytest.approx(expected) if self.exact else pytest.approx(expected, abs=slack)
+
+
+def spans(run: Path) -> pd.DataFrame:
+    return pd.read_parquet(run / "spans.parquet")
+
+
+def requests(run: Path) -> pd.DataFrame:
+    return pd.read_parquet(run / "requests.parquet").sort_values("id").reset_index(drop=True)
+
+
+def timeseries(run: Path) -> pd.DataFrame:
+    return pd.read_parquet(run / "timeseries.parquet")
+
+
+def events(run: Path, kind: str | None = None) -> list[dict[str, Any]]:
+    out = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    return [e for e in out if kind is None or e["type"] == kind]
