@@ -77,9 +77,7 @@ class RunResult:
         """The run's ``report.html`` (rendered now if the run had none)."""
         path = RunDir(self.directory).report
         if not path.exists():
-            from reports.render import render_report
-
-            render_report(self.directory, self.summary)
+            render(self.directory, self.summary)
         return path
 
     def gate_table(self) -> str:
@@ -137,7 +135,8 @@ def run(scenario: ScenarioLike, *, mode: Mode | str = Mode.SIM, out: str | Path 
     common: dict[str, Any] = {"mode": mode, "out": directory, "seed": seed,
                               "source_dir": source_dir, "overrides": overrides,
                               "gates": extra, "warmup": warmup, "overwrite": overwrite,
-                              "write_report": report, "command": ["python", "harness.run"]}
+                              "report": render if report else None,
+                              "command": ["python", "harness.run"]}
     if replications > 1:
         summary = execute_replications(parsed, replications=replications, **common)
     else:
@@ -145,12 +144,19 @@ def run(scenario: ScenarioLike, *, mode: Mode | str = Mode.SIM, out: str | Path 
     return RunResult(summary, directory)
 
 
+def render(directory: Path, summary: Summary | None = None) -> Path:
+    """Render a run directory's ``report.html`` (imports the renderer on first use)."""
+    from reports.render import render_report
+
+    return render_report(directory, summary)
+
+
 def judge(directory: str | Path, *, gates: Sequence[str | Gate] = (),
           report: bool = False) -> RunResult:
     """Score an existing run directory from its records and judge its gates (and
     ``gates``); with ``report``, render its report too."""
     directory = Path(directory)
-    summary = rescore(directory, gates=_gates(gates), write_report=report)
+    summary = rescore(directory, gates=_gates(gates), report=render if report else None)
     return RunResult(summary, directory)
 
 

@@ -1,8 +1,10 @@
 """Running a scenario end to end: records, score, summary, report.
 
 This is the composition root of a run: it picks the engine for the mode (through the
-registry in :mod:`harness.engines`), writes the run directory, and calls the scorer and
-the report renderer. The CLI is a thin shell over it; Python users call it directly.
+registry in :mod:`harness.engines`), writes the run directory, and calls the scorer and,
+when given one, a :data:`Reporter` (the CLI and the Python API pass the HTML renderer of
+:mod:`reports`, a layer above this one). The CLI is a thin shell over it; Python users
+call it through :mod:`harness.api`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -31,8 +33,12 @@ from harness.scenario.model import Scenario
 from harness.scenario.schedule import build_schedule
 from harness.scoring.model import Summary
 
+#: Renders a run directory's report: ``reporter(directory, summary or None)``.
+Reporter = Callable[[Path, Summary | None], object]
+
 __all__ = [
     "RUN_FILES",
+    "Reporter",
     "RunJob",
     "default_out_dir",
     "execute",
@@ -165,7 +171,7 @@ def _inputs(out: Path, scenario: Scenario, source_text: str | None, overwrite: b
 def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None,
             source_text: str | None = None, source_dir: Path | None = None,
             overrides: Sequence[str] = (), gates: Sequence[Gate] = (),
-            command: Sequence[str] | None = None, write_report: bool = True,
+            command: Sequence[str] | None = None, report: Reporter | None = None,
             warmup: float = 0.0, overwrite: bool = False, progress: bool = True,
             attribute: bool = False) -> Summary:
     """Run ``scenario`` in ``mode`` into ``out``; return its scored summary. With
@@ -194,7 +200,7 @@ def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None
         raise
     writer.close(RunStatus.COMPLETE, elapsed_s=round(time.perf_counter() - started, 3),
                  completed=result.completed, dropped=result.dropped)
-    summary = rescore(out, gates=gates, write_report=write_report and not attribute,
+    summary = rescore(out, gates=gates, report=None if attribute else report,
                       scenario=scenario, warmup=warmup)
     if not attribute:
         return summary
@@ -202,7 +208,7 @@ def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None
         if rec.confounded_by:
             _without(scenario, rec.fault, out=out, seed=seed, source_dir=source_dir,
                      warmup=warmup)
-    return rescore(out, gates=gates, write_report=write_report, scenario=scenario,
+    return rescore(out, gates=gates, report=report, scenario=scenario,
                    warmup=warmup)
 
 
@@ -215,7 +221,7 @@ def _without(scenario: Scenario, fault: str, *, out: Path, seed: int,
     print(f"  attributing {fault}: the same run without it", file=sys.stderr, flush=True)
     execute(alt, mode="sim", out=RunDir(out).counterfactual(fault), seed=seed,
             source_dir=source_dir, command=["squall", "run", "--attribute"],
-            write_report=False, warmup=warmup, overwrite=True, progress=False)
+            report=None, warmup=warmup, overwrite=True, progress=False)
 
 
 class _Progress:
@@ -238,20 +244,19 @@ class _Progress:
               file=sys.stderr, flush=True)
 
 
-def rescore(out: Path, *, gates: Sequence[Gate] = (), write_report: bool = True,
+def rescore(out: Path, *, gates: Sequence[Gate] = (), report: Reporter | None = None,
             scenario: Scenario | None = None, baseline: Summary | None = None,
             warmup: float | None = None) -> Summary:
-    """Judge a run directory from its records (summary.json) and render its report."""
+    """Judge a run directory from its records (summary.json); with ``report``, render
+    its report (and each replication's) with it."""
     summary = judge_dir(out, gates=gates, scenario=scenario, baseline=baseline, warmup=warmup)
-    if write_report:
-        from reports.render import render_report
-
+    if report is not None:
         for rep in RunDir(out).replications():
             rep_summary = _stored(rep)
             if rep_summary is not None and saved(rep_summary):
-                render_report(rep)
+                report(rep, None)
         if saved(summary):
-            render_report(out, summary)
+            report(out, summary)
     return summary
 
 
@@ -288,7 +293,7 @@ def run_job(job: RunJob) -> str:
     summary = execute(scenario, mode=job.mode, out=Path(job.out), seed=job.seed,
                       source_dir=Path(job.base_dir) if job.base_dir else None,
                       gates=[parse_gate(g) for g in job.gates], command=[job.command],
-                      write_report=False, warmup=job.warmup, progress=False)
+                      report=None, warmup=job.warmup, progress=False)
     return summary.model_dump_json()
 
 
@@ -297,7 +302,7 @@ def execute_replications(scenario: Scenario, *, mode: str, out: Path, replicatio
                          source_text: str | None = None, source_dir: Path | None = None,
                          overrides: Sequence[str] = (), gates: Sequence[Gate] = (),
                          command: Sequence[str] | None = None, warmup: float = 0.0,
-                         baseline: Summary | None = None, write_report: bool = True,
+                         baseline: Summary | None = None, report: Reporter | None = None,
                          overwrite: bool = False, executor: Executor | None = None
                          ) -> Summary:
     """Run ``replications`` seeds of ``scenario`` in parallel into ``out/rep-NNN`` and
@@ -333,8 +338,6 @@ def execute_replications(scenario: Scenario, *, mode: str, out: Path, replicatio
     _write_meta(out, meta, status=RunStatus.COMPLETE,
                 elapsed_s=round(time.perf_counter() - started, 3))
     summary = aggregate_into(out, reps, [*scenario.gate_list(), *gates], baseline)
-    if write_report:
-        from reports.render import render_report
-
-        render_report(out, summary)
+    if report is not None:
+        report(out, summary)
     return summary

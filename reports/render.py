@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+import reports.charts as ch
 from harness.errors import InputError
 from harness.judging.directory import scenario_of
 from harness.metrics import format_value
@@ -26,7 +27,6 @@ from harness.records.rundir import RunDir
 from harness.scenario.model import Scenario
 from harness.scoring.model import Summary
 from harness.units import format_duration
-from reports import charts as ch
 from reports.data import ReportData, collect
 from reports.graph import system_graph
 

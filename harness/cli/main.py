@@ -127,6 +127,7 @@ def _ci_outputs(args: argparse.Namespace, summary: Summary, report: Path | None)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from harness.api import render
     from harness.execution import default_out_dir, execute, execute_replications
     from harness.units import format_duration
 
@@ -155,11 +156,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             try:
                 summary = execute_replications(scenario, replications=args.replications,
                                                workers=args.workers, executor=pool,
-                                               write_report=not args.no_report, **common)
+                                               report=None if args.no_report else render, **common)
             finally:
                 pool.close()
         else:
-            summary = execute(scenario, write_report=not args.no_report,
+            summary = execute(scenario, report=None if args.no_report else render,
                               attribute=args.attribute, **common)
     except KeyboardInterrupt:
         if (out / "run.json").exists():
@@ -176,10 +177,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from harness.api import render
     from harness.execution import rescore
     from harness.judging.directory import saved
 
-    summary = rescore(args.dir, gates=_gates(args))
+    summary = rescore(args.dir, gates=_gates(args), report=render)
     if saved(summary):
         print(f"{verdict_line(summary)}: report written to {args.dir / 'report.html'}")
     else:

@@ -6,8 +6,8 @@ at the field that holds the bad reference.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Protocol
 
 from faults.specs import (
     FaultSpecBase,
@@ -20,6 +20,7 @@ from faults.specs import (
 )
 from harness.gates.spec import Gate, Scope, parse_gate
 from harness.metrics import PHASES
+from harness.scenario.demand import Demand
 from harness.scenario.system import (
     AgentStep,
     DelegateStep,
@@ -27,15 +28,33 @@ from harness.scenario.system import (
     ParallelStep,
     ScaleMetric,
     Step,
+    System,
     Tool,
 )
 from harness.suggest import did_you_mean
 
-if TYPE_CHECKING:
-    from harness.scenario.model import Scenario
-    from harness.scenario.system import System
+__all__ = ["Checked", "cross_reference", "gate_problem", "reachable_agents"]
 
-__all__ = ["cross_reference", "gate_problem", "reachable_agents"]
+
+class Checked(Protocol):
+    """What the checks read of a scenario (the model calls them while it validates, so
+    this module does not import it)."""
+
+    @property
+    def seed(self) -> int: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def system(self) -> System: ...
+    @property
+    def demand(self) -> Demand: ...
+    @property
+    def faults(self) -> Sequence[FaultSpecBase]: ...
+    @property
+    def gates(self) -> Sequence[str]: ...
+    @property
+    def fault_list(self) -> list[FaultSpecBase]: ...
+
 
 Loc = tuple[str | int, ...]
 Found = Iterator[tuple[Loc, str]]
@@ -216,7 +235,7 @@ def _calls(system: System, a: Target, b: Target) -> bool:
     return False
 
 
-def _check_faults(scenario: Scenario) -> Found:
+def _check_faults(scenario: Checked) -> Found:
     system = scenario.system
     agents = reachable_agents(system)
     endpoints, tools = _callees(system, agents)
@@ -290,7 +309,7 @@ def _no_effect(system: System, fault: FaultSpecBase, loc: Loc) -> Found:
             "nothing to multiply; use add, or target the agents")
 
 
-def gate_problem(scenario: Scenario, gate: Gate) -> str | None:
+def gate_problem(scenario: Checked, gate: Gate) -> str | None:
     """What is wrong with ``gate``'s scope in ``scenario`` (a phase, fault or workflow
     that does not exist), or None."""
     if gate.scope is Scope.PHASE and gate.scope_name not in PHASES:
@@ -305,14 +324,14 @@ def gate_problem(scenario: Scenario, gate: Gate) -> str | None:
     return None
 
 
-def _check_gates(scenario: Scenario) -> Found:
+def _check_gates(scenario: Checked) -> Found:
     for i, text in enumerate(scenario.gates):
         problem = gate_problem(scenario, parse_gate(text))
         if problem:
             yield ("gates", i), problem
 
 
-def _check_demand(scenario: Scenario) -> Found:
+def _check_demand(scenario: Checked) -> Found:
     mix = scenario.demand.mix
     if mix is not None:
         for name in mix:
@@ -324,7 +343,7 @@ def _check_demand(scenario: Scenario) -> Found:
         yield ("demand", "curve"), "the curve's rate is zero over the whole run: no arrivals"
 
 
-def cross_reference(scenario: Scenario) -> list[tuple[Loc, str]]:
+def cross_reference(scenario: Checked) -> list[tuple[Loc, str]]:
     """Every cross-reference problem of ``scenario``."""
     system = scenario.system
     return [

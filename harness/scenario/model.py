@@ -12,6 +12,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from faults.specs import FaultSpec, FaultSpecBase
 from harness.gates.spec import Gate, parse_gate
+from harness.scenario.checks import cross_reference
 from harness.scenario.demand import Demand
 from harness.scenario.system import System
 from harness.spec import Name, Spec
@@ -115,8 +116,6 @@ class Scenario(Spec):
 
     @model_validator(mode="after")
     def _cross_references(self) -> Scenario:
-        from harness.scenario.checks import cross_reference
-
         problems = cross_reference(self)
         if problems:
             raise _PydanticError.from_exception_data(

@@ -10,7 +10,7 @@ replica's slot is held throughout, as a real worker waits on its LLM.
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from typing import Any
 
 import simpy
@@ -22,7 +22,7 @@ from harness.outcomes import ErrorKind
 from harness.policies.balancers import make_balancer
 from harness.scenario.system import Agent
 from harness.sim.clients import LlmClient, ToolClient
-from harness.sim.servers import SimEndpoint, acquire, hang, hold
+from harness.sim.servers import SimEndpoint, SimTool, acquire, hang, hold
 from harness.sim.station import Station
 from harness.sim.world import Req, World
 
@@ -56,7 +56,8 @@ class SimReplica:
 
 
 class SimAgent:
-    def __init__(self, world: World, name: str, spec: Agent) -> None:
+    def __init__(self, world: World, name: str, spec: Agent,
+                 endpoints: Mapping[str, SimEndpoint], tools: Mapping[str, SimTool]) -> None:
         self.world, self.name, self.spec = world, name, spec
         self.env = world.env
         self.concurrency = spec.concurrency
@@ -70,8 +71,8 @@ class SimAgent:
                                  and spec.service_time.mean_value() == 0)
         self._rng = world.rng(f"agent/{name}/balance")
         self._fault_rng = world.rng(f"agent/{name}/faults")
-        self.llm = [LlmClient(world, name, i, c) for i, c in enumerate(spec.llm)]
-        self.tools = [ToolClient(world, name, i, t) for i, t in enumerate(spec.tools)]
+        self.llm = [LlmClient(world, name, i, c, endpoints) for i, c in enumerate(spec.llm)]
+        self.tools = [ToolClient(world, name, i, t, tools) for i, t in enumerate(spec.tools)]
         self.timeout = spec.timeout or math.inf
         price = spec.compute_price_per_s
         self.price_per_s = world.scenario.cost.compute_price_per_s if price is None else price

@@ -29,6 +29,7 @@ from faults.specs import (
     TargetKind,
 )
 from harness.sim.agents import READY, SimAgent, SimReplica
+from harness.sim.parts import Parts
 from harness.sim.servers import SimEndpoint, SimTool
 from harness.sim.world import World
 
@@ -38,8 +39,10 @@ Gen = Generator[simpy.Event, Any, Any]
 
 
 class FaultInjector:
-    def __init__(self, world: World, schedule: FaultSchedule, workflows: tuple[str, ...]) -> None:
+    def __init__(self, world: World, parts: Parts, schedule: FaultSchedule,
+                 workflows: tuple[str, ...]) -> None:
         self.world = world
+        self.parts = parts
         self.env = world.env
         self.schedule = schedule
         self.workflow_index = {name: i for i, name in enumerate(workflows)}
@@ -62,7 +65,7 @@ class FaultInjector:
         fault = act.spec
         world.event("fault_start", fault=act.id, kind=act.kind, target=str(act.target))
         if isinstance(fault, CrashFault):
-            agent = world.agents[act.target.name]
+            agent = self.parts.agents[act.target.name]
             victims = self._pick(agent, fault.share(len(agent.alive())))
             for replica in victims:
                 if fault.restart_after is None:
@@ -74,7 +77,7 @@ class FaultInjector:
                 world.event("fault_end", fault=act.id, kind=act.kind, target=str(act.target))
             return
         if isinstance(fault, ColdStartStormFault):
-            agent = world.agents[act.target.name]
+            agent = self.parts.agents[act.target.name]
             for replica in self._pick(agent, fault.share(len(agent.alive()))):
                 agent.crash(replica, 0.0, agent.cold_start(fault.cold_start))
             world.event("fault_end", fault=act.id, kind=act.kind, target=str(act.target))
@@ -133,25 +136,26 @@ class FaultInjector:
             return
         component: SimAgent | SimEndpoint | SimTool
         if kind == TargetKind.AGENT.value:
-            component = world.agents[name]
+            component = self.parts.agents[name]
         elif kind == TargetKind.ENDPOINT.value:
-            component = world.endpoints[name]
+            component = self.parts.endpoints[name]
         else:
-            component = world.tools[name]
+            component = self.parts.tools[name]
         component.effects = fx
         if isinstance(component, SimEndpoint):
             component.lower_limits(fx.limits if fx is not None else None)
 
     def _partial(self, act: Activation, fault: PartialOutageFault) -> Undo:
-        target, world = act.target, self.world
+        target = act.target
         if target.kind is TargetKind.AGENT:
-            agent = world.agents[target.name]
+            agent = self.parts.agents[target.name]
             ready = [r for r in agent.replicas if r.state == READY]
             away = self._pick_from(ready, fault.share(len(ready)))
             agent.set_away(away, True)
             return once(lambda: agent.set_away(away, False))
-        server: SimEndpoint | SimTool = (world.endpoints if target.kind is TargetKind.ENDPOINT
-                                         else world.tools)[target.name]
+        server: SimEndpoint | SimTool = (
+            self.parts.endpoints if target.kind is TargetKind.ENDPOINT
+            else self.parts.tools)[target.name]
         nominal = server.nominal_capacity()
         lost = fault.share(int(nominal)) / nominal
         shares = self._outages[str(target)]

@@ -11,7 +11,7 @@ clock.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 import simpy
@@ -82,7 +82,8 @@ def cut_call(world: World, req: Req, mode: CutMode, *, kind: str, component: str
 class LlmClient:
     """An agent's LLM calls of one kind (one ``llm:`` entry)."""
 
-    def __init__(self, world: World, agent: str, index: int, spec: LlmCall) -> None:
+    def __init__(self, world: World, agent: str, index: int, spec: LlmCall,
+                 endpoints: Mapping[str, SimEndpoint]) -> None:
         self.world, self.agent = world, agent
         self.env = world.env
         self.spec = spec
@@ -92,15 +93,15 @@ class LlmClient:
         self.tout = world.sampler(spec.output_tokens, f"{key}/out").draw
         self.timeout = spec.timeout or math.inf
         self.retry = RetryPolicy(spec.retry) if spec.retry else None
-        endpoints = [world.endpoints[n] for n in (spec.endpoint, *spec.fallback)]
+        chain = [endpoints[n] for n in (spec.endpoint, *spec.fallback)]
         self.breakers: dict[str, CircuitBreaker] = {}
         if spec.circuit_breaker is not None:
-            for ep in endpoints:
+            for ep in chain:
                 self.breakers[ep.name] = world.breaker(f"{agent}→{ep.name}",
                                                        spec.circuit_breaker)
         self._rng = world.rng(f"{key}/retry")
         self._source = f"agent.{agent}"
-        self.chain = Chain([self._target(ep) for ep in endpoints], TIMEOUT)
+        self.chain = Chain([self._target(ep) for ep in chain], TIMEOUT)
         self._reroutes: dict[str, Chain] = {}
         self._refused = refused_span(world, "llm", agent)
 
@@ -151,10 +152,11 @@ class LlmClient:
 class ToolClient:
     """An agent's calls to one tool."""
 
-    def __init__(self, world: World, agent: str, index: int, spec: ToolCall) -> None:
+    def __init__(self, world: World, agent: str, index: int, spec: ToolCall,
+                 tools: Mapping[str, SimTool]) -> None:
         self.world = world
         self.env = world.env
-        self.tool: SimTool = world.tools[spec.tool]
+        self.tool = tools[spec.tool]
         self.calls = world.sampler(spec.calls, f"agent/{agent}/tool{index}/calls").draw
         self.timeout = spec.timeout or math.inf
         self.retry = RetryPolicy(spec.retry) if spec.retry else None

@@ -16,11 +16,10 @@ from harness.outcomes import ErrorKind, Outcome, outcome_of
 from harness.policies.breaker import BreakerState
 from harness.records.writer import RunWriter
 from harness.scenario.model import Scenario
-from harness.sim.agents import SimAgent
 from harness.sim.autoscale import autoscale
 from harness.sim.chaos import FaultInjector
+from harness.sim.parts import Parts
 from harness.sim.runner import Runner
-from harness.sim.servers import SimEndpoint, SimTool
 from harness.sim.world import Req, World
 
 __all__ = ["SimEngine", "SimResult", "default_drain", "simulate"]
@@ -50,17 +49,10 @@ class _Sim:
         self.world = world = World(scenario, writer, seed)
         self.env = world.env
         system = scenario.system
-        for name, spec in system.endpoints.items():
-            world.endpoints[name] = SimEndpoint(world, name, spec)
-        for name, tspec in system.tools.items():
-            world.tools[name] = SimTool(world, name, tspec)
-        for name, aspec in system.agents.items():
-            agent = SimAgent(world, name, aspec)
-            world.agents[name] = agent
-            for _ in range(aspec.replicas.initial):
-                agent.start_replica()
-        self.runner = Runner(world)
-        self.faults = FaultInjector(world, FaultSchedule(scenario.fault_list), schedule.workflows)
+        self.parts = parts = Parts(world)
+        self.runner = Runner(world, parts)
+        self.faults = FaultInjector(world, parts, FaultSchedule(scenario.fault_list),
+                                    schedule.workflows)
         self.inflight: dict[int, Req] = {}
         self.completed = 0
         self._request = writer.requests.append
@@ -120,13 +112,13 @@ class _Sim:
         while True:
             t = env.now
             total = 0.0
-            for name, agent in world.agents.items():
+            for name, agent in self.parts.agents.items():
                 cost = agent.compute_cost(cold_usd)
                 total += cost
                 row((t, "agent", name, len(agent.alive()), len(agent.ready),
                      len(agent.ready) * agent.concurrency, agent.busy(), agent.queued(),
                      self._breaker_state(name, t), cost))
-            for kind, servers in (("endpoint", world.endpoints), ("tool", world.tools)):
+            for kind, servers in (("endpoint", self.parts.endpoints), ("tool", self.parts.tools)):
                 for name, server in servers.items():
                     st = server.station
                     cap = -1 if math.isinf(st.capacity) else int(st.capacity)
@@ -144,7 +136,7 @@ class _Sim:
         env.process(self.arrivals())
         env.process(self.sampler(scenario.records.step))
         self.faults.start()
-        for name, agent in world.agents.items():
+        for name, agent in self.parts.agents.items():
             spec = scenario.system.autoscaler_for(name)
             if spec is not None:
                 env.process(autoscale(agent, spec))
@@ -159,7 +151,7 @@ class _Sim:
             limit = env.timeout(default_drain(scenario))
             env.run(until=env.any_of([self._drained, limit]))
         dropped = self._drop_unfinished()
-        for agent in world.agents.values():
+        for agent in self.parts.agents.values():
             agent.stop_all("end")
         world.event("run_end", completed=self.completed, dropped=dropped)
         return SimResult(len(self.schedule), self.completed, dropped, env.now)

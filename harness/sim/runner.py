@@ -24,6 +24,7 @@ from harness.policies.retry import RetryPolicy
 from harness.scenario.system import AgentStep
 from harness.sim.agents import SimAgent
 from harness.sim.clients import cut_call, drive, refused_span
+from harness.sim.parts import Parts
 from harness.sim.servers import SimEndpoint, hang
 from harness.sim.world import Req, World
 
@@ -57,12 +58,13 @@ class _AgentCaller:
 class Runner:
     """Executes workflows for requests; one per world."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, parts: Parts) -> None:
         self.world = world
+        self.endpoints = parts.endpoints
         self.env = world.env
         self._fault_rng = world.rng("orchestrator/faults")
         self.plan = WorkflowPlan(world.scenario.system.workflows, self._fault_rng)
-        self.callers = {name: _AgentCaller(world, a) for name, a in world.agents.items()}
+        self.callers = {name: _AgentCaller(world, a) for name, a in parts.agents.items()}
         for caller in self.callers.values():
             fallbacks = [self.callers[n].target for n in caller.agent.spec.fallback]
             caller.chain = Chain([caller.target, *fallbacks], DEADLINE)
@@ -115,7 +117,7 @@ class Runner:
         if routed is None:
             agent, to = route(self.world.scenario.system.agents, name, req.prio)
             routed = self._routes[key] = (
-                self.callers[agent], self.world.endpoints[to] if to else None)
+                self.callers[agent], self.endpoints[to] if to else None)
         caller, endpoint = routed
         env, world, chain = self.env, self.world, caller.chain
         if chain.simple:  # one attempt: no Call, no closure

@@ -1,30 +1,27 @@
 """The simulated world: the SimPy environment, seeded randomness and the recorder.
 
-Components (endpoints, tools, agents) and the workflow runner all hang off one
-:class:`World`; nothing in the simulator reads a wall clock or a global RNG.
+Components (endpoints, tools, agents: :mod:`harness.sim.parts`) and the workflow runner
+all share one :class:`World`; nothing in the simulator reads a wall clock or a global
+RNG.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import simpy
 
+from faults.effects import Effects
 from faults.specs import CutMode
 from harness.dists import BlockSampler, DistSpec
 from harness.policies.breaker import BreakerState, CircuitBreaker
 from harness.records.writer import RunWriter
 from harness.rng import stream
+from harness.scenario.model import Scenario
 from harness.scenario.system import CircuitBreaker as BreakerSpec
-
-if TYPE_CHECKING:
-    from faults.effects import Effects
-    from harness.scenario.model import Scenario
-    from harness.sim.agents import SimAgent
-    from harness.sim.servers import SimEndpoint, SimTool
 
 __all__ = ["INF", "Req", "World"]
 
@@ -63,9 +60,6 @@ class World:
         self.writer = writer
         self.spans_on = scenario.records.spans
         self._span = writer.spans.append
-        self.endpoints: dict[str, SimEndpoint] = {}
-        self.tools: dict[str, SimTool] = {}
-        self.agents: dict[str, SimAgent] = {}
         #: Active network partitions: {side, side} → (mode, probability), sides as targets.
         self.partitions: dict[frozenset[str], tuple[CutMode, float]] = {}
         self.breakers: dict[str, CircuitBreaker] = {}

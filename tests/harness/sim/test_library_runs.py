@@ -10,6 +10,7 @@ import pytest
 
 from harness.execution import execute
 from harness.scenario import load_scenario
+from reports.render import render_report
 from tests.conftest import library
 
 SUMMARY_FIELDS = {
@@ -26,7 +27,7 @@ def digest(path: Path) -> str:
 def _run(path: Path, out: Path, seed: int | None = None, report: bool = False) -> dict:
     scenario = load_scenario(path)
     execute(scenario, mode="sim", out=out, seed=seed, source_dir=path.parent, command=["test"],
-            write_report=report)
+            report=render_report if report else None)
     return json.loads((out / "summary.json").read_text())  # type: ignore[no-any-return]
 
 
