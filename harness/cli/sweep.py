@@ -51,7 +51,7 @@ def run_point(job: PointJob) -> dict[str, Any]:
     summary = execute(scenario, mode="sim", out=Path(job.out),
                       source_dir=Path(job.base_dir) if job.base_dir else None,
                       overrides=job.overrides, command=["squall", "sweep"],
-                      write_report=False, overwrite=True, progress=False)
+                      report=None, overwrite=True, progress=False)
     row: dict[str, Any] = {k: summary.metrics.get(k) for k in COLUMNS}
     row["verdict"] = summary.verdict.value
     row["gates_passed"] = sum(g.status.value == "pass" for g in summary.gates)
