@@ -1,0 +1,291 @@
+"""A mock LLM endpoint: OpenAI's ``POST /v1/chat/completions``, plain and streaming
+(server-sent events), with the scenario endpoint's latency model, limits and price.
+
+- Latency: time to first token, then one token per ``per_token`` (aiperf's model), or a
+  whole-call ``latency``; drawn from the same seeded streams the simulator uses.
+- Output length: the request's ``max_tokens`` (the agent replicas draw it from the
+  scenario's token distribution), else ``output_tokens`` given at start.
+- Input length: ``squall.input_tokens`` in the body when the caller knows it, else
+  about four characters per token of the messages' text.
+- ``concurrency`` slots with a priority queue (``X-Squall-Priority``: 0 high … 2 low);
+  beyond ``queue_limit`` waiting calls: 503 ``overloaded``.
+- RPM/TPM limits: 429 with ``Retry-After``; a call larger than the token limit: 400.
+- A ``usage`` block with token counts, and a ``squall`` block with what the driver
+  records as a span: queue wait, time to first token, cost, the error kind if any.
+- Faults through the control API, decided per call by :func:`faults.effects.decide`:
+  added latency, errors (5xx after the time to first token, a hang, a malformed body),
+  429 storms and lowered limits, outages (refuse or hang), brownouts, partial outages
+  (a share of the slots).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from faults.active import Undo, once
+from faults.effects import Disturbance, Effects, decide
+from faults.specs import CutMode, ErrorMode, FaultSpecBase, PartialOutageFault
+from harness.dists import BlockSampler
+from harness.policies.ratelimit import RateLimiter
+from harness.rng import stream
+from harness.scenario.system import Endpoint
+from sut_adapters.reference.service import BadRequestError, FaultControl, json_error, read_json
+from sut_adapters.reference.slots import OverloadedError, Slots
+
+__all__ = ["MockLlm", "llm_app"]
+
+HANG_POLL_S = 0.25  #: how often a hanging call checks whether its client is still there
+STREAM_TICK_S = 0.01  #: tokens due within one tick go out in one chunk
+
+
+class MockLlm:
+    """One endpoint's model: latency, limits, slots, effects."""
+
+    def __init__(self, name: str, spec: Endpoint, seed: int, *,
+                 output_tokens: int = 64) -> None:
+        self.name, self.spec = name, spec
+        first = spec.ttft if spec.ttft is not None else spec.latency
+        assert first is not None
+        self._first = BlockSampler(first, stream(seed, f"endpoint/{name}/latency")).draw
+        self._per_token = BlockSampler(spec.per_token, stream(seed, f"endpoint/{name}/itl")).draw
+        self._whole = spec.latency is not None
+        self._rng = random.Random(int(stream(seed, f"endpoint/{name}/errors").integers(0, 2**63)))
+        self.output_tokens = output_tokens
+        self.slots = Slots(spec.concurrency or math.inf, spec.queue_limit)
+        limits = spec.rate_limit
+        self._limits = (limits.rpm, limits.tpm) if limits else (None, None)
+        self.fixed_retry_after = limits.retry_after if limits else None
+        self.limiter = RateLimiter(*self._limits, time.monotonic()) if limits else None
+        self.effects: Effects | None = None
+        self._lost: list[float] = []  # capacity shares taken by partial outages
+        self.served = self.refused = 0
+
+    # --- faults ------------------------------------------------------------------------
+
+    def set_effects(self, _target: str, fx: Effects | None) -> None:
+        self.effects = fx
+        rpm, tpm = self._limits
+        if fx is not None and fx.limits is not None:
+            low_rpm, low_tpm = fx.limits
+            rpm = low_rpm if rpm is None or low_rpm is None else min(rpm, low_rpm)
+            tpm = low_tpm if tpm is None or low_tpm is None else min(tpm, low_tpm)
+        self.limiter = RateLimiter(rpm, tpm, time.monotonic()) if rpm or tpm else None
+
+    def apply_capacity(self, _target: str, spec: FaultSpecBase) -> Undo:
+        if not isinstance(spec, PartialOutageFault):
+            raise BadRequestError(f"an endpoint cannot take a {spec.kind_name()} fault",
+                             status=422, kind="unsupported_fault")
+        nominal = self.spec.concurrency
+        if nominal is None:
+            raise BadRequestError("a partial outage needs an endpoint with a concurrency limit",
+                             status=422, kind="unsupported_fault")
+        lost = spec.share(nominal) / nominal
+        self._lost.append(lost)
+        self._resize()
+
+        def undo() -> None:
+            self._lost.remove(lost)
+            self._resize()
+
+        return once(undo)
+
+    def _resize(self) -> None:
+        nominal = self.spec.concurrency or math.inf
+        share = max(0.0, 1.0 - sum(self._lost))
+        self.slots.set_capacity(max(0, math.floor(nominal * share + 1e-9)))
+
+    # --- one call ----------------------------------------------------------------------
+
+    def latency(self, tokens_out: int) -> tuple[float, float]:
+        first = self._first()
+        if self._whole:
+            return first, first
+        return first, first + self._per_token() * max(tokens_out - 1, 0)
+
+    def price(self, tin: int, tout: int) -> float:
+        return tin * self.spec.price.input_per_token + tout * self.spec.price.output_per_token
+
+
+def _tokens_in(body: dict[str, Any]) -> int:
+    ext = body.get("squall")
+    if isinstance(ext, dict) and "input_tokens" in ext:
+        n = ext["input_tokens"]
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise BadRequestError("squall.input_tokens must be a whole number ≥ 0")
+        return n
+    text = 0
+    for m in body["messages"]:
+        content = m.get("content") if isinstance(m, dict) else None
+        if isinstance(content, str):
+            text += len(content)
+        elif isinstance(content, list):
+            text += sum(len(p.get("text", "")) for p in content if isinstance(p, dict))
+    return max(1, math.ceil(text / 4))
+
+
+def _parse(body: dict[str, Any], default_out: int) -> tuple[int, int, bool, str]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequestError("messages must be a non-empty list")
+    max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
+    if max_tokens is None:
+        tout = default_out
+    elif isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens > 0:
+        tout = max_tokens
+    else:
+        raise BadRequestError("max_tokens must be a whole number ≥ 1")
+    streaming = body.get("stream", False)
+    if not isinstance(streaming, bool):
+        raise BadRequestError("stream must be true or false")
+    model = body.get("model", "")
+    if not isinstance(model, str):
+        raise BadRequestError("model must be a string")
+    return _tokens_in(body), tout, streaming, model
+
+
+def _priority(request: web.Request) -> int:
+    raw = request.headers.get("X-Squall-Priority", "1")
+    if raw not in ("0", "1", "2"):
+        raise BadRequestError("X-Squall-Priority must be 0 (high), 1 (normal) or 2 (low)")
+    return int(raw)
+
+
+async def _hang(request: web.Request) -> web.StreamResponse:
+    """Never answer: wait until the client goes away, then drop the connection."""
+    while request.transport is not None and not request.transport.is_closing():
+        await asyncio.sleep(HANG_POLL_S)
+    raise asyncio.CancelledError
+
+
+def llm_app_routes(app: web.Application, llm: MockLlm) -> None:
+    async def completions(request: web.Request) -> web.StreamResponse:
+        body = await read_json(request)
+        tin, tout, streaming, model = _parse(body, llm.output_tokens)
+        prio = _priority(request)
+        fx = llm.effects
+        d: Disturbance | None = None
+        if fx is not None or llm.spec.error_rate:
+            d = decide(fx, llm._rng, llm.spec.error_rate)
+        if d is not None and d.refuse is CutMode.FAIL_FAST:
+            llm.refused += 1
+            return json_error(503, "unavailable", f"{llm.name} is down")
+        if d is not None and d.refuse is CutMode.HANG:
+            return await _hang(request)
+        if d is not None and d.retry_after is not None:
+            llm.refused += 1
+            return json_error(429, "rate_limited", "rate limit storm",
+                              {"Retry-After": f"{d.retry_after:g}"})
+        if llm.limiter is not None:
+            wait = llm.limiter.try_acquire(time.monotonic(), tin + tout)
+            if math.isinf(wait):
+                return json_error(400, "request_too_large",
+                                  f"{tin + tout} tokens exceed the token limit")
+            if wait > 0:
+                llm.refused += 1
+                retry_after = wait if llm.fixed_retry_after is None else llm.fixed_retry_after
+                return json_error(429, "rate_limited", "rate limit reached",
+                                  {"Retry-After": f"{retry_after:.3f}"})
+        try:
+            queue_s = await llm.slots.acquire(prio)
+        except OverloadedError:
+            llm.refused += 1
+            return json_error(503, "overloaded", f"{llm.name}'s queue is full")
+        try:
+            first, whole = llm.latency(tout)
+            if fx is not None:
+                first, whole = fx.latency(first, llm._rng), fx.latency(whole, llm._rng)
+            how = d.error if d is not None else None
+            if how is ErrorMode.TIMEOUT:
+                return await _hang(request)
+            if how is ErrorMode.ERROR:
+                await asyncio.sleep(first)
+                return json_error(500, "error", f"{llm.name} failed (injected)")
+            cost = llm.price(tin, tout)
+            ext = {"endpoint": llm.name, "queue_s": round(queue_s, 6), "cost": cost,
+                   "ttft_s": round(first, 6), "malformed": how is ErrorMode.MALFORMED}
+            llm.served += 1
+            if streaming:
+                return await _stream(request, model, tin, tout, first=first, whole=whole,
+                                     ext=ext, malformed=how is ErrorMode.MALFORMED)
+            await asyncio.sleep(whole)
+            if how is ErrorMode.MALFORMED:
+                return web.Response(body=b'{"id": "chatcmpl-malformed", "choices": [{"mess',
+                                    content_type="application/json")
+            return web.json_response(_completion(model, tin, tout, ext))
+        finally:
+            llm.slots.release()
+
+    app.router.add_post("/v1/chat/completions", completions)
+
+
+def _completion(model: str, tin: int, tout: int, ext: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:16]}", "object": "chat.completion",
+        "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "finish_reason": "length" if tout else "stop",
+                     "message": {"role": "assistant", "content": "tok " * tout}}],
+        "usage": {"prompt_tokens": tin, "completion_tokens": tout,
+                  "total_tokens": tin + tout},
+        "squall": ext,
+    }
+
+
+async def _stream(request: web.Request, model: str, tin: int, tout: int, *, first: float,
+                  whole: float, ext: dict[str, Any], malformed: bool) -> web.StreamResponse:
+    """Server-sent events: the first token at ``first``, the rest evenly until
+    ``whole``, tokens due within one tick sent together; then usage and ``[DONE]``."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    cid = f"chatcmpl-{uuid.uuid4().hex[:16]}"
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        event = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()),
+                 "model": model,
+                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return f"data: {json.dumps(event)}\n\n".encode()
+
+    step = (whole - first) / (tout - 1) if tout > 1 else 0.0
+    await asyncio.sleep(max(first - (loop.time() - start), 0.0))
+    await response.write(chunk({"role": "assistant", "content": "tok "}))
+    sent = 1
+    while sent < tout:  # token k is due at first + (k - 1) × step
+        elapsed = loop.time() - start
+        due = tout if step <= 0 else min(tout, 1 + int((elapsed - first) / step))
+        if due > sent:
+            await response.write(chunk({"content": "tok " * (due - sent)}))
+            sent = due
+            continue
+        await asyncio.sleep(max(start + first + sent * step - loop.time(), STREAM_TICK_S))
+    if malformed:
+        await response.write(b"data: {\"choices\": [{\"delta\"\n\n")
+    await response.write(chunk({}, "length", usage={
+        "prompt_tokens": tin, "completion_tokens": tout, "total_tokens": tin + tout},
+        squall=ext))
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+def llm_app(name: str, spec: Endpoint, seed: int, token: str, *,
+            output_tokens: int = 64) -> tuple[web.Application, MockLlm]:
+    """The endpoint's application and its model."""
+    from sut_adapters.reference.service import make_app
+
+    llm = MockLlm(name, spec, seed, output_tokens=output_tokens)
+    control = FaultControl(llm.set_effects, targets={f"endpoint.{name}"},
+                           apply_other=llm.apply_capacity)
+    app = make_app(f"endpoint.{name}", token, control)
+    llm_app_routes(app, llm)
+    app["llm"] = llm
+    return app, llm

@@ -1,0 +1,52 @@
+"""A reference service's process: ``python -m sut_adapters.reference.run --config FILE``.
+
+The config file (JSON, written by whoever starts the service, readable by its owner
+only) holds the control token, so it never shows in the process table:
+``{"kind": "llm", "name", "spec", "seed", "token", "port", "output_tokens"}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.scenario.system import Endpoint
+
+__all__ = ["main"]
+
+
+def _config(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SystemExit(f"squall reference: cannot read the config {path}: {exc}") from None
+    if not isinstance(data, dict) or not {"kind", "name", "spec", "token"} <= data.keys():
+        raise SystemExit(f"squall reference: {path} is not a service config")
+    return data
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="sut_adapters.reference.run")
+    parser.add_argument("--config", type=Path, required=True)
+    args = parser.parse_args(argv)
+    config = _config(args.config)
+    from sut_adapters.reference.service import serve, setup_logging
+
+    kind, name = config["kind"], config["name"]
+    setup_logging(f"{kind}.{name}")
+    if kind == "llm":
+        from sut_adapters.reference.llm import llm_app
+
+        app, _ = llm_app(name, Endpoint.model_validate(config["spec"]),
+                         int(config.get("seed", 0)), config["token"],
+                         output_tokens=int(config.get("output_tokens", 64)))
+    else:
+        raise SystemExit(f"squall reference: no service kind {kind!r}")
+    serve(app, host=config.get("host", "127.0.0.1"), port=int(config.get("port", 0)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,298 @@
+"""What every reference service shares.
+
+- An aiohttp application whose errors are JSON: a malformed request gets a 4xx with
+  ``{"error": {"type", "message"}}`` and the service keeps serving; an unexpected error
+  is a 500 of the same shape, logged, never a traceback to the client.
+- A control API under ``/_squall/`` that requires ``Authorization: Bearer TOKEN``
+  (401 without it; compared in constant time). ``/_squall/health`` is open.
+- Leased faults: ``PUT /_squall/faults/{id}`` applies a fault (a scenario fault spec)
+  for ``lease_s`` seconds; the caller renews the lease while its run is alive
+  (``POST …/{id}/renew``) and removes it with ``DELETE …/{id}``. A lapsed lease removes
+  the fault by itself, so a load driver killed with SIGKILL still leaves the system as
+  it found it. Removal runs the activation's undo (:mod:`faults.active`): the exact
+  prior state comes back.
+- JSON log lines on stderr, and a process entry point that binds loopback on a given
+  port (0: any free one) and announces ``READY <port>`` on stdout once it serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import TypeAdapter, ValidationError
+
+from faults.active import ActiveFaults, FaultLedger, Undo
+from faults.effects import Effects
+from faults.specs import FaultSpec, FaultSpecBase
+
+__all__ = ["BadRequestError", "FaultControl", "json_error", "make_app", "serve"]
+
+CONTROL = "/_squall"
+MAX_LEASE_S = 3600.0
+_FAULT = TypeAdapter(FaultSpec)
+
+
+class BadRequestError(ValueError):
+    """A request this service cannot use: answered 400 (or ``status``) with the reason."""
+
+    def __init__(self, message: str, *, status: int = 400, kind: str = "invalid_request"):
+        super().__init__(message)
+        self.status, self.kind = status, kind
+
+
+def json_error(status: int, kind: str, message: str,
+               headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": {"type": kind, "message": message}}, status=status,
+                             headers=headers)
+
+
+class JsonLog(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {"ts": round(time.time(), 3), "service": self.service,
+                                "level": record.levelname.lower(), "msg": record.getMessage()}
+        line.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info).splitlines()[-1]
+        return json.dumps(line)
+
+
+def setup_logging(service: str) -> logging.Logger:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLog(service))
+    log = logging.getLogger("squall.reference")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return log
+
+
+LOG = logging.getLogger("squall.reference")
+
+
+@web.middleware
+async def _errors(request: web.Request,
+                  handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                  ) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except BadRequestError as exc:
+        return json_error(exc.status, exc.kind, str(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return json_error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        LOG.exception("request failed", extra={"fields": {"path": request.path}})
+        return json_error(500, "internal", "the service failed on this request")
+
+
+async def read_json(request: web.Request, limit: int = 1 << 20) -> dict[str, Any]:
+    """The request's JSON object; :class:`BadRequestError` when it is not one."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BadRequestError(f"body larger than {limit} bytes", status=413,
+                         kind="request_too_large")
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise BadRequestError(f"body larger than {limit} bytes", status=413,
+                         kind="request_too_large")
+    try:
+        body = json.loads(raw) if raw else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequestError(f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequestError("the body must be a JSON object")
+    return body
+
+
+class FaultControl:
+    """Leased fault activations on one service.
+
+    Per-call faults (latency, errors, rate limits, outages, brownouts) go through
+    :class:`~faults.active.ActiveFaults` and reach the service's components through
+    ``on_change(target, effects)``; other kinds go to ``apply_other(target, spec)``,
+    which returns their undo (or raises :class:`BadRequestError` if this service cannot
+    apply them).
+    """
+
+    def __init__(self, on_change: Callable[[str, Effects | None], None], *,
+                 targets: set[str],
+                 apply_other: Callable[[str, FaultSpecBase], Undo] | None = None) -> None:
+        self.active = ActiveFaults(on_change)
+        self.ledger = FaultLedger()
+        self.targets = targets
+        self._apply_other = apply_other
+        self._leases: dict[str, asyncio.TimerHandle] = {}
+        self._specs: dict[str, tuple[str, FaultSpecBase, float]] = {}
+
+    def apply(self, activation: str, target: str, spec: FaultSpecBase, lease_s: float) -> None:
+        if activation in self.ledger:
+            raise BadRequestError(f"fault {activation!r} is already applied", status=409,
+                             kind="conflict")
+        if target not in self.targets:
+            known = ", ".join(sorted(self.targets)) or "none"
+            raise BadRequestError(f"this service has no target {target!r}; it has: {known}",
+                             status=404, kind="unknown_target")
+        if spec.kind_name() in {"latency", "error", "rate_limit", "outage", "brownout"}:
+            undo = self.active.apply(target, spec)
+        elif self._apply_other is not None:
+            undo = self._apply_other(target, spec)
+        else:
+            raise BadRequestError(f"this service cannot apply a {spec.kind_name()} fault",
+                             status=422, kind="unsupported_fault")
+        self.ledger.add(activation, undo)
+        self._specs[activation] = (target, spec, lease_s)
+        self._lease(activation, lease_s)
+        LOG.info("fault applied", extra={"fields": {"fault": activation, "target": target,
+                                                    "kind": spec.kind_name()}})
+
+    def renew(self, activation: str, lease_s: float) -> bool:
+        if activation not in self.ledger:
+            return False
+        self._lease(activation, lease_s)
+        return True
+
+    def end(self, activation: str, reason: str = "removed") -> bool:
+        timer = self._leases.pop(activation, None)
+        if timer is not None:
+            timer.cancel()
+        self._specs.pop(activation, None)
+        ended = self.ledger.end(activation)
+        if ended:
+            LOG.info("fault removed", extra={"fields": {"fault": activation, "why": reason}})
+        return ended
+
+    def rollback(self) -> list[str]:
+        for timer in self._leases.values():
+            timer.cancel()
+        self._leases.clear()
+        self._specs.clear()
+        return self.ledger.rollback()
+
+    def listing(self) -> list[dict[str, Any]]:
+        return [{"id": a, "target": t, "kind": s.kind_name(), "lease_s": lease}
+                for a, (t, s, lease) in self._specs.items()]
+
+    def _lease(self, activation: str, lease_s: float) -> None:
+        old = self._leases.pop(activation, None)
+        if old is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self._leases[activation] = loop.call_later(lease_s, self.end, activation,
+                                                   "lease lapsed")
+
+
+def _lease_of(body: dict[str, Any]) -> float:
+    lease = body.get("lease_s", 30.0)
+    if not isinstance(lease, int | float) or isinstance(lease, bool) \
+            or not 0 < lease <= MAX_LEASE_S:
+        raise BadRequestError(f"lease_s must be a number of seconds in (0, {MAX_LEASE_S:g}]")
+    return float(lease)
+
+
+def make_app(name: str, token: str, control: FaultControl | None = None) -> web.Application:
+    """An application with JSON errors, health, and (with ``control``) the fault API."""
+    app = web.Application(middlewares=[_errors], client_max_size=1 << 20)
+    expected = f"Bearer {token}".encode()
+
+    def authorized(request: web.Request) -> None:
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            raise BadRequestError("a bearer token is required for the control API", status=401,
+                             kind="unauthorized")
+
+    async def health(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "service": name})
+
+    app.router.add_get(f"{CONTROL}/health", health)
+    if control is None:
+        return app
+
+    async def list_faults(request: web.Request) -> web.Response:
+        authorized(request)
+        return web.json_response({"faults": control.listing()})
+
+    async def put_fault(request: web.Request) -> web.Response:
+        authorized(request)
+        body = await read_json(request)
+        target = body.get("target")
+        if not isinstance(target, str):
+            raise BadRequestError("give the fault's target, e.g. \"endpoint.frontier\"")
+        spec_data = body.get("fault")
+        if not isinstance(spec_data, dict):
+            raise BadRequestError("give the fault spec as an object under \"fault\"")
+        try:
+            spec = _FAULT.validate_python({"target": target, "at": 0, **spec_data})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise BadRequestError(f"fault.{where}: {first['msg']}") from None
+        control.apply(request.match_info["id"], target, spec, _lease_of(body))
+        return web.json_response({"applied": request.match_info["id"]}, status=201)
+
+    async def renew(request: web.Request) -> web.Response:
+        authorized(request)
+        body = await read_json(request)
+        if not control.renew(request.match_info["id"], _lease_of(body)):
+            raise BadRequestError("no such fault", status=404, kind="not_found")
+        return web.json_response({"renewed": request.match_info["id"]})
+
+    async def delete_fault(request: web.Request) -> web.Response:
+        authorized(request)
+        if not control.end(request.match_info["id"]):
+            raise BadRequestError("no such fault", status=404, kind="not_found")
+        return web.json_response({"removed": request.match_info["id"]})
+
+    async def delete_all(request: web.Request) -> web.Response:
+        authorized(request)
+        return web.json_response({"removed": control.rollback()})
+
+    app.router.add_get(f"{CONTROL}/faults", list_faults)
+    app.router.add_delete(f"{CONTROL}/faults", delete_all)
+    app.router.add_put(f"{CONTROL}/faults/{{id}}", put_fault)
+    app.router.add_post(f"{CONTROL}/faults/{{id}}/renew", renew)
+    app.router.add_delete(f"{CONTROL}/faults/{{id}}", delete_fault)
+    return app
+
+
+def serve(app: web.Application, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT; print ``READY <port>`` once listening."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is part of the reference extra
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    runner(_serve(app, host, port))
+
+
+async def _serve(app: web.Application, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
+    await site.start()
+    bound = runner.addresses[0][1]
+    print(f"READY {bound}", flush=True)
+    LOG.info("serving", extra={"fields": {"host": host, "port": bound}})
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
