@@ -23,55 +23,50 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import random
 import time
 import uuid
 from typing import Any
 
 from aiohttp import web
 
-from faults.active import Undo, once
-from faults.effects import Disturbance, Effects, decide
-from faults.specs import CutMode, ErrorMode, FaultSpecBase, PartialOutageFault
+from faults.effects import Effects
+from faults.specs import ErrorMode
 from harness.dists import BlockSampler
 from harness.policies.ratelimit import RateLimiter
 from harness.rng import stream
 from harness.scenario.system import Endpoint
+from sut_adapters.reference.server import Server, hang, priority_of
 from sut_adapters.reference.service import BadRequestError, FaultControl, json_error, read_json
-from sut_adapters.reference.slots import OverloadedError, Slots
+from sut_adapters.reference.slots import OverloadedError
 
 __all__ = ["MockLlm", "llm_app"]
 
-HANG_POLL_S = 0.25  #: how often a hanging call checks whether its client is still there
 STREAM_TICK_S = 0.01  #: tokens due within one tick go out in one chunk
 
 
-class MockLlm:
-    """One endpoint's model: latency, limits, slots, effects."""
+class MockLlm(Server):
+    """One endpoint's model: latency, rate limits, and the shared server parts."""
+
+    kind = "endpoint"
 
     def __init__(self, name: str, spec: Endpoint, seed: int, *,
                  output_tokens: int = 64) -> None:
-        self.name, self.spec = name, spec
+        super().__init__(name, concurrency=spec.concurrency, queue_limit=spec.queue_limit,
+                         error_rate=spec.error_rate, seed=seed)
+        self.spec = spec
         first = spec.ttft if spec.ttft is not None else spec.latency
         assert first is not None
         self._first = BlockSampler(first, stream(seed, f"endpoint/{name}/latency")).draw
         self._per_token = BlockSampler(spec.per_token, stream(seed, f"endpoint/{name}/itl")).draw
         self._whole = spec.latency is not None
-        self._rng = random.Random(int(stream(seed, f"endpoint/{name}/errors").integers(0, 2**63)))
         self.output_tokens = output_tokens
-        self.slots = Slots(spec.concurrency or math.inf, spec.queue_limit)
         limits = spec.rate_limit
         self._limits = (limits.rpm, limits.tpm) if limits else (None, None)
         self.fixed_retry_after = limits.retry_after if limits else None
         self.limiter = RateLimiter(*self._limits, time.monotonic()) if limits else None
-        self.effects: Effects | None = None
-        self._lost: list[float] = []  # capacity shares taken by partial outages
-        self.served = self.refused = 0
 
-    # --- faults ------------------------------------------------------------------------
-
-    def set_effects(self, _target: str, fx: Effects | None) -> None:
-        self.effects = fx
+    def set_effects(self, target: str, fx: Effects | None) -> None:
+        super().set_effects(target, fx)
         rpm, tpm = self._limits
         if fx is not None and fx.limits is not None:
             low_rpm, low_tpm = fx.limits
@@ -79,36 +74,11 @@ class MockLlm:
             tpm = low_tpm if tpm is None or low_tpm is None else min(tpm, low_tpm)
         self.limiter = RateLimiter(rpm, tpm, time.monotonic()) if rpm or tpm else None
 
-    def apply_capacity(self, _target: str, spec: FaultSpecBase) -> Undo:
-        if not isinstance(spec, PartialOutageFault):
-            raise BadRequestError(f"an endpoint cannot take a {spec.kind_name()} fault",
-                             status=422, kind="unsupported_fault")
-        nominal = self.spec.concurrency
-        if nominal is None:
-            raise BadRequestError("a partial outage needs an endpoint with a concurrency limit",
-                             status=422, kind="unsupported_fault")
-        lost = spec.share(nominal) / nominal
-        self._lost.append(lost)
-        self._resize()
-
-        def undo() -> None:
-            self._lost.remove(lost)
-            self._resize()
-
-        return once(undo)
-
-    def _resize(self) -> None:
-        nominal = self.spec.concurrency or math.inf
-        share = max(0.0, 1.0 - sum(self._lost))
-        self.slots.set_capacity(max(0, math.floor(nominal * share + 1e-9)))
-
-    # --- one call ----------------------------------------------------------------------
-
-    def latency(self, tokens_out: int) -> tuple[float, float]:
+    def times(self, tokens_out: int) -> tuple[float, float]:
+        """(time to first token, whole latency), faults applied."""
         first = self._first()
-        if self._whole:
-            return first, first
-        return first, first + self._per_token() * max(tokens_out - 1, 0)
+        whole = first if self._whole else first + self._per_token() * max(tokens_out - 1, 0)
+        return self.latency(first), self.latency(whole)
 
     def price(self, tin: int, tout: int) -> float:
         return tin * self.spec.price.input_per_token + tout * self.spec.price.output_per_token
@@ -151,38 +121,15 @@ def _parse(body: dict[str, Any], default_out: int) -> tuple[int, int, bool, str]
     return _tokens_in(body), tout, streaming, model
 
 
-def _priority(request: web.Request) -> int:
-    raw = request.headers.get("X-Squall-Priority", "1")
-    if raw not in ("0", "1", "2"):
-        raise BadRequestError("X-Squall-Priority must be 0 (high), 1 (normal) or 2 (low)")
-    return int(raw)
-
-
-async def _hang(request: web.Request) -> web.StreamResponse:
-    """Never answer: wait until the client goes away, then drop the connection."""
-    while request.transport is not None and not request.transport.is_closing():
-        await asyncio.sleep(HANG_POLL_S)
-    raise asyncio.CancelledError
-
-
 def llm_app_routes(app: web.Application, llm: MockLlm) -> None:
     async def completions(request: web.Request) -> web.StreamResponse:
         body = await read_json(request)
         tin, tout, streaming, model = _parse(body, llm.output_tokens)
-        prio = _priority(request)
-        fx = llm.effects
-        d: Disturbance | None = None
-        if fx is not None or llm.spec.error_rate:
-            d = decide(fx, llm._rng, llm.spec.error_rate)
-        if d is not None and d.refuse is CutMode.FAIL_FAST:
-            llm.refused += 1
-            return json_error(503, "unavailable", f"{llm.name} is down")
-        if d is not None and d.refuse is CutMode.HANG:
-            return await _hang(request)
-        if d is not None and d.retry_after is not None:
-            llm.refused += 1
-            return json_error(429, "rate_limited", "rate limit storm",
-                              {"Retry-After": f"{d.retry_after:g}"})
+        prio = priority_of(request)
+        d = llm.disturbance()
+        turned_away = await llm.at_the_door(request, d)
+        if turned_away is not None:
+            return turned_away
         if llm.limiter is not None:
             wait = llm.limiter.try_acquire(time.monotonic(), tin + tout)
             if math.isinf(wait):
@@ -199,12 +146,10 @@ def llm_app_routes(app: web.Application, llm: MockLlm) -> None:
             llm.refused += 1
             return json_error(503, "overloaded", f"{llm.name}'s queue is full")
         try:
-            first, whole = llm.latency(tout)
-            if fx is not None:
-                first, whole = fx.latency(first, llm._rng), fx.latency(whole, llm._rng)
+            first, whole = llm.times(tout)
             how = d.error if d is not None else None
             if how is ErrorMode.TIMEOUT:
-                return await _hang(request)
+                return await hang(request)
             if how is ErrorMode.ERROR:
                 await asyncio.sleep(first)
                 return json_error(500, "error", f"{llm.name} failed (injected)")

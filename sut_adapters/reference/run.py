@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.scenario.system import Endpoint
+from harness.scenario.system import Endpoint, Tool
 
 __all__ = ["main"]
 
@@ -43,6 +43,11 @@ def main(argv: list[str] | None = None) -> None:
         app, _ = llm_app(name, Endpoint.model_validate(config["spec"]),
                          int(config.get("seed", 0)), config["token"],
                          output_tokens=int(config.get("output_tokens", 64)))
+    elif kind == "tool":
+        from sut_adapters.reference.tool import tool_app
+
+        app, _ = tool_app(name, Tool.model_validate(config["spec"]),
+                          int(config.get("seed", 0)), config["token"])
     else:
         raise SystemExit(f"squall reference: no service kind {kind!r}")
     serve(app, host=config.get("host", "127.0.0.1"), port=int(config.get("port", 0)))

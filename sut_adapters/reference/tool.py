@@ -1,0 +1,68 @@
+"""A tool service (a search API, a database, a payment gateway): ``POST /call`` answers
+after the tool's latency, within its concurrency and queue, at its error rate and price,
+disturbed by the active faults exactly as the simulator's tools are."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from faults.specs import ErrorMode
+from harness.dists import BlockSampler
+from harness.rng import stream
+from harness.scenario.system import Tool
+from sut_adapters.reference.server import Server, hang, priority_of
+from sut_adapters.reference.service import FaultControl, json_error, make_app
+from sut_adapters.reference.slots import OverloadedError
+
+__all__ = ["ToolServer", "tool_app"]
+
+
+class ToolServer(Server):
+    kind = "tool"
+
+    def __init__(self, name: str, spec: Tool, seed: int) -> None:
+        super().__init__(name, concurrency=spec.concurrency, queue_limit=spec.queue_limit,
+                         error_rate=spec.error_rate, seed=seed)
+        self.spec = spec
+        self._latency = BlockSampler(spec.latency, stream(seed, f"tool/{name}/latency")).draw
+
+
+def tool_app(name: str, spec: Tool, seed: int, token: str) -> tuple[web.Application,
+                                                                     ToolServer]:
+    tool = ToolServer(name, spec, seed)
+    control = FaultControl(tool.set_effects, targets={tool.target},
+                           apply_other=tool.apply_capacity)
+    app = make_app(tool.target, token, control)
+
+    async def call(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        prio = priority_of(request)
+        d = tool.disturbance()
+        turned_away = await tool.at_the_door(request, d)
+        if turned_away is not None:
+            return turned_away
+        try:
+            queue_s = await tool.slots.acquire(prio)
+        except OverloadedError:
+            tool.refused += 1
+            return json_error(503, "overloaded", f"{tool.target}'s queue is full")
+        try:
+            how = d.error if d is not None else None
+            if how is ErrorMode.TIMEOUT:
+                return await hang(request)
+            await asyncio.sleep(tool.latency(tool._latency()))
+            if how is ErrorMode.ERROR:
+                return json_error(500, "error", f"{tool.target} failed (injected)")
+            cost = tool.spec.price_per_call if d is None or d.billed else 0.0
+            tool.served += 1
+            if how is ErrorMode.MALFORMED:
+                return web.Response(body=b'{"ok": tru', content_type="application/json")
+            return web.json_response({"ok": True, "squall": {
+                "tool": tool.name, "queue_s": round(queue_s, 6), "cost": cost}})
+        finally:
+            tool.slots.release()
+
+    app.router.add_post("/call", call)
+    return app, tool
