@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.scenario.system import Endpoint, Tool
+from harness.scenario.system import Agent, Endpoint, Tool
 
 __all__ = ["main"]
 
@@ -48,6 +48,13 @@ def main(argv: list[str] | None = None) -> None:
 
         app, _ = tool_app(name, Tool.model_validate(config["spec"]),
                           int(config.get("seed", 0)), config["token"])
+    elif kind == "agent":
+        from sut_adapters.reference.agent import agent_app
+
+        app, _ = agent_app(name, int(config.get("replica", 0)),
+                           Agent.model_validate(config["spec"]), seed=int(config.get("seed", 0)),
+                           token=config["token"], endpoints=config.get("endpoints", {}),
+                           tools=config.get("tools", {}))
     else:
         raise SystemExit(f"squall reference: no service kind {kind!r}")
     serve(app, host=config.get("host", "127.0.0.1"), port=int(config.get("port", 0)))

@@ -59,6 +59,13 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         yield start("llm", "big", {"latency": "10ms"})
 
 
+@pytest.fixture(scope="module")
+def module_services(tmp_path_factory: pytest.TempPathFactory
+                    ) -> Iterator[Callable[..., Service]]:
+    """Like ``services``, for processes a whole module shares."""
+    yield from _services(tmp_path_factory.mktemp("svc"))
+
+
 @pytest.fixture
 def clean(plain: Service) -> Iterator[Service]:
     yield plain
