@@ -55,6 +55,15 @@ def main(argv: list[str] | None = None) -> None:
                            Agent.model_validate(config["spec"]), seed=int(config.get("seed", 0)),
                            token=config["token"], endpoints=config.get("endpoints", {}),
                            tools=config.get("tools", {}))
+    elif kind == "orchestrator":
+        from harness.scenario.system import System
+        from sut_adapters.reference.orchestrator import orchestrator_app
+
+        replicas = {agent: {int(i): url for i, url in listing.items()}
+                    for agent, listing in config.get("replicas", {}).items()}
+        app, _ = orchestrator_app(System.model_validate(config["spec"]),
+                                  seed=int(config.get("seed", 0)), token=config["token"],
+                                  replicas=replicas)
     else:
         raise SystemExit(f"squall reference: no service kind {kind!r}")
     serve(app, host=config.get("host", "127.0.0.1"), port=int(config.get("port", 0)))

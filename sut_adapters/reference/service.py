@@ -34,7 +34,7 @@ from faults.active import ActiveFaults, FaultLedger, Undo
 from faults.effects import Effects
 from faults.specs import FaultSpec, FaultSpecBase
 
-__all__ = ["BadRequestError", "FaultControl", "json_error", "make_app", "serve"]
+__all__ = ["BadRequestError", "FaultControl", "authorize", "json_error", "make_app", "serve"]
 
 CONTROL = "/_squall"
 MAX_LEASE_S = 3600.0
@@ -204,16 +204,20 @@ def _lease_of(body: dict[str, Any]) -> float:
     return float(lease)
 
 
+def authorize(request: web.Request, token: str) -> None:
+    """Refuse (401) a control request without ``Authorization: Bearer <token>``."""
+    given = request.headers.get("Authorization", "").encode()
+    if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+        raise BadRequestError("a bearer token is required for the control API", status=401,
+                              kind="unauthorized")
+
+
 def make_app(name: str, token: str, control: FaultControl | None = None) -> web.Application:
     """An application with JSON errors, health, and (with ``control``) the fault API."""
     app = web.Application(middlewares=[_errors], client_max_size=1 << 20)
-    expected = f"Bearer {token}".encode()
 
     def authorized(request: web.Request) -> None:
-        given = request.headers.get("Authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
-            raise BadRequestError("a bearer token is required for the control API", status=401,
-                             kind="unauthorized")
+        authorize(request, token)
 
     async def health(_request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "service": name})

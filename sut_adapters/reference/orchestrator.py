@@ -1,0 +1,297 @@
+"""The orchestrator: ``POST /v1/workflows/{name}`` runs one request through its workflow.
+
+The workflow and every call to an agent go through the shared semantics
+(:func:`harness.calls.workflow`, :class:`harness.calls.Call` on asyncio): steps,
+parallel joins, optional steps, delegation, workflow retries and checkpoints, the
+deadline, priority routing, per-agent retries, breakers (one per agent, shared by all
+requests, as in the simulator) and fallback agents. Each attempt goes to a ready replica
+the agent's balancer picks (``least busy`` for a shared queue); the supervisor keeps
+the replica list current (``PUT /_squall/replicas``). Faults that target a workflow are
+applied here, per attempt, as the simulator applies them.
+
+The answer carries the request's trace: every agent attempt as a span, the spans of the
+agent's LLM and tool calls, tokens, cost, steps, attempts and whether a fallback served
+— so the live driver records what the simulator records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from faults.effects import Effects, decide
+from faults.specs import CutMode, ErrorMode
+from harness.calls import Call, Chain, Target, WorkflowPlan, route, workflow
+from harness.calls.aio import run_call, run_workflow
+from harness.demand.arrivals import PRIORITIES
+from harness.outcomes import ErrorKind
+from harness.policies.balancers import Balancer, make_balancer
+from harness.policies.breaker import CircuitBreaker
+from harness.policies.retry import RetryPolicy
+from harness.rng import stream
+from harness.scenario.system import AgentStep, System
+from sut_adapters.reference.client import call_json
+from sut_adapters.reference.service import (
+    LOG,
+    BadRequestError,
+    FaultControl,
+    authorize,
+    json_error,
+    make_app,
+    read_json,
+)
+
+__all__ = ["Orchestrator", "orchestrator_app"]
+
+DEADLINE = ErrorKind.DEADLINE.value
+UNAVAILABLE = ErrorKind.UNAVAILABLE.value
+ORCHESTRATOR = "orchestrator"
+
+
+class _Request:
+    """One request in flight (what the workflow coroutine and the trace need)."""
+
+    def __init__(self, rid: str, workflow: str, prio: int, deadline: float) -> None:
+        self.id, self.workflow, self.prio = rid, workflow, prio
+        self.t0 = time.monotonic()
+        self.deadline = deadline
+        self.retry_after = 0.0
+        self.steps = self.attempts = 0
+        self.fallback = False
+        self.tin = self.tout = 0
+        self.cost = 0.0
+        self.spans: list[dict[str, Any]] = []
+
+
+class _Agent:
+    """The orchestrator's view of an agent: target (policies), replicas, balancer."""
+
+    def __init__(self, name: str, system: System, seed: int, log: Any) -> None:
+        spec = system.agents[name]
+        self.name = name
+        rng = random.Random(int(stream(seed, f"orchestrator/{name}/retry").integers(0, 2**62)))
+        breaker = (CircuitBreaker(spec.circuit_breaker, log(name))
+                   if spec.circuit_breaker is not None else None)
+        self.target = Target(name, subject=self, retry=RetryPolicy(spec.retry)
+                             if spec.retry else None, breaker=breaker, timeout=spec.timeout,
+                             rng=rng)
+        self.chain = Chain([self.target], DEADLINE)
+        self.balancer: Balancer | None = make_balancer(spec.balancer)
+        self.rng = random.Random(int(stream(seed, f"agent/{name}/balance").integers(0, 2**62)))
+        self.replicas: dict[int, str] = {}  #: index → URL, ready ones only
+        self.load: dict[int, int] = {}  #: calls in flight per replica
+
+    def pick(self) -> tuple[int, str] | None:
+        if not self.replicas:
+            return None
+        ids = sorted(self.replicas)
+        loads = [self.load.get(i, 0) for i in ids]
+        if self.balancer is None or len(ids) == 1:  # shared queue: the least busy
+            pos = min(range(len(ids)), key=loads.__getitem__)
+        else:
+            pos = self.balancer.pick(ids, loads, time.monotonic(), self.rng)
+        return ids[pos], self.replicas[ids[pos]]
+
+
+class Orchestrator:
+    def __init__(self, system: System, seed: int) -> None:
+        self.system = system
+        self._fault_rng = random.Random(int(stream(seed, "orchestrator/faults")
+                                            .integers(0, 2**62)))
+        self.plan = WorkflowPlan(system.workflows, self._fault_rng)
+        self.agents = {n: _Agent(n, system, seed, self._breaker_log) for n in system.agents}
+        for agent in self.agents.values():
+            fallbacks = [self.agents[n].target for n in system.agents[agent.name].fallback]
+            agent.chain = Chain([agent.target, *fallbacks], DEADLINE)
+        self.workflow_effects: dict[str, Effects] = {}
+        self.session: aiohttp.ClientSession | None = None
+        self.inflight = 0
+
+    @staticmethod
+    def _breaker_log(name: str) -> Any:
+        def listen(now: float, old: Any, new: Any) -> None:
+            LOG.info("breaker", extra={"fields": {"component": name, "from": old.value,
+                                                  "to": new.value, "t": round(now, 6)}})
+        return listen
+
+    def set_effects(self, target: str, fx: Effects | None) -> None:
+        name = target.partition(".")[2]
+        if fx is None:
+            self.workflow_effects.pop(name, None)
+        else:
+            self.workflow_effects[name] = fx
+
+    # --- a request -----------------------------------------------------------------------
+
+    async def run(self, req: _Request) -> str | None:
+        async def call_agent(step: AgentStep) -> str | None:
+            return await self.call_agent(req, step.agent)
+
+        flow = workflow(self.plan, req.workflow, req, time.monotonic)
+        return await run_workflow(flow, call_agent)
+
+    async def call_agent(self, req: _Request, name: str) -> str | None:
+        routed, endpoint = route(self.system.agents, name, req.prio)
+        caller = self.agents[routed]
+        call = Call(caller.chain, req.deadline)
+        if caller.chain.first_limit(time.monotonic(), req.deadline) is not None:
+            req.steps += 1  # a step that starts before the deadline counts
+
+        async def attempt(call: Call) -> str | None:
+            req.attempts += 1
+            agent: _Agent = call.target.subject  # type: ignore[assignment]
+            return await self._attempt(req, agent, call, None if call.fallback else endpoint)
+
+        def refused(call: Call) -> None:
+            now = time.monotonic()
+            req.spans.append(_agent_span(call, -1, start=now, end=now,
+                                         error=ErrorKind.CIRCUIT_OPEN.value))
+
+        err = await run_call(call, time.monotonic, attempt, refused=refused,
+                             retry_after=lambda: req.retry_after)
+        if err is None and call.fallback:
+            req.fallback = True
+        return err
+
+    async def _attempt(self, req: _Request, agent: _Agent, call: Call,
+                       endpoint: str | None) -> str | None:
+        start = time.monotonic()
+        fx = self.workflow_effects.get(req.workflow)
+        if fx is not None:
+            err = await self._faulted(fx, call.limit)
+            if err is not None:
+                req.spans.append(_agent_span(call, -1, start=start, end=time.monotonic(),
+                                             error=err))
+                return err
+        picked = agent.pick()
+        if picked is None:
+            req.spans.append(_agent_span(call, -1, start=start, end=start, error=UNAVAILABLE))
+            return UNAVAILABLE
+        index, url = picked
+        agent.load[index] = agent.load.get(index, 0) + 1
+        assert self.session is not None
+        body: dict[str, Any] = {"limit": call.limit, "request_id": req.id}
+        if endpoint is not None:
+            body["endpoint"] = endpoint
+        try:
+            answer = await call_json(self.session, f"{url}/invoke", body, limit=call.limit,
+                                     priority=req.prio)
+        finally:
+            agent.load[index] -= 1
+        end = time.monotonic()
+        work = answer.body.get("squall", {}) if isinstance(answer.body, dict) else {}
+        if answer.retry_after is not None:
+            req.retry_after = answer.retry_after
+        if agent.balancer is not None and answer.error is None:
+            agent.balancer.observe(index, end - start, end)
+        req.spans.append(_agent_span(call, int(work.get("replica", index)), start=start,
+                                     end=end, error=answer.error,
+                                     queue_s=float(work.get("queue_s", 0.0))))
+        req.spans.extend(work.get("spans", []))
+        req.tin += int(work.get("tokens_in", 0))
+        req.tout += int(work.get("tokens_out", 0))
+        req.cost += float(work.get("cost", 0.0))
+        return answer.error
+
+    async def _faulted(self, fx: Effects, limit: float) -> str | None:
+        """A workflow fault on this attempt, as the simulator applies it."""
+        d = decide(fx, self._fault_rng)
+        if d is not None and d.refuse is not None:
+            if d.refuse is CutMode.FAIL_FAST:
+                return UNAVAILABLE
+            await asyncio.sleep(max(limit - time.monotonic(), 0.0))
+            return ErrorKind.TIMEOUT.value
+        delay = fx.latency(0.0, self._fault_rng)
+        if delay > 0:
+            if time.monotonic() + delay >= limit:
+                await asyncio.sleep(max(limit - time.monotonic(), 0.0))
+                return ErrorKind.TIMEOUT.value
+            await asyncio.sleep(delay)
+        how = d.error if d is not None else None
+        if how is ErrorMode.TIMEOUT:
+            await asyncio.sleep(max(limit - time.monotonic(), 0.0))
+            return ErrorKind.TIMEOUT.value
+        if how is not None:
+            return ErrorKind.ERROR.value if how is ErrorMode.ERROR else ErrorKind.MALFORMED.value
+        return None
+
+
+def _agent_span(call: Call, replica: int, *, start: float, end: float, error: str | None,
+                queue_s: float = 0.0) -> dict[str, Any]:
+    return {"kind": "agent", "component": call.target.name, "caller": ORCHESTRATOR,
+            "replica": replica, "attempt": call.number, "start": start, "end": end,
+            "queue_s": queue_s, "error": error, "fallback": call.fallback, "tokens_in": 0,
+            "tokens_out": 0, "cost": 0.0}
+
+
+_PRIORITY = {p.value: i for i, p in enumerate(PRIORITIES)}
+
+
+def orchestrator_app(system: System, *, seed: int, token: str,
+                     replicas: dict[str, dict[int, str]] | None = None
+                     ) -> tuple[web.Application, Orchestrator]:
+    orch = Orchestrator(system, seed)
+    for name, urls in (replicas or {}).items():
+        orch.agents[name].replicas = dict(urls)
+    control = FaultControl(orch.set_effects, targets={f"workflow.{w}" for w in
+                                                      system.workflows})
+    app = make_app(ORCHESTRATOR, token, control)
+
+    async def session_ctx(_app: web.Application) -> Any:
+        orch.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        yield
+        await orch.session.close()
+
+    app.cleanup_ctx.append(session_ctx)
+
+    async def run_request(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        spec = system.workflows.get(name)
+        if spec is None:
+            known = ", ".join(sorted(system.workflows))
+            return json_error(404, "unknown_workflow", f"no workflow {name!r}; there are: "
+                                                        f"{known}")
+        body = await read_json(request) if request.can_read_body else {}
+        prio_name = body.get("priority", spec.priority.value)
+        if prio_name not in _PRIORITY:
+            raise BadRequestError(f"priority must be one of {', '.join(_PRIORITY)}")
+        rid = body.get("request_id", "")
+        if not isinstance(rid, str | int) or isinstance(rid, bool):
+            raise BadRequestError("request_id must be a string or a number")
+        deadline = spec.deadline if spec.deadline is not None else math.inf
+        req = _Request(str(rid), name, _PRIORITY[prio_name], time.monotonic() + deadline)
+        orch.inflight += 1
+        try:
+            err = await orch.run(req)
+        finally:
+            orch.inflight -= 1
+        trace = {"request_id": req.id, "workflow": name, "priority": prio_name,
+                 "start": req.t0, "end": time.monotonic(), "steps": req.steps,
+                 "attempts": req.attempts, "fallback": req.fallback,
+                 "tokens_in": req.tin, "tokens_out": req.tout, "cost": req.cost,
+                 "spans": req.spans}
+        if err is None:
+            return web.json_response({"ok": True, "squall": trace})
+        status = 504 if err in (DEADLINE, ErrorKind.TIMEOUT.value) else 502
+        return web.json_response({"error": {"type": err, "message": f"{name} failed: {err}"},
+                                  "squall": trace}, status=status)
+
+    async def put_replicas(request: web.Request) -> web.Response:
+        authorize(request, token)
+        body = await read_json(request)
+        for name, listing in body.items():
+            if name not in orch.agents or not isinstance(listing, dict):
+                raise BadRequestError(f"no agent {name!r}, or its replicas are not an object")
+            orch.agents[name].replicas = {int(i): str(u) for i, u in listing.items()}
+        return web.json_response({"ok": True})
+
+    app.router.add_post("/v1/workflows/{name}", run_request)
+    app.router.add_put("/_squall/replicas", put_replicas)
+    app["orchestrator"] = orch
+    return app, orch

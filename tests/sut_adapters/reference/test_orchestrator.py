@@ -1,0 +1,115 @@
+"""The orchestrator as a real process over real agent replicas and a mock endpoint:
+workflows, fallbacks, deadlines, workflow faults and the trace it answers with."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from sut_adapters.reference.procs import Service
+from tests.sut_adapters.reference.conftest import Http, elapsed
+
+pytestmark = pytest.mark.live
+
+SLACK = 0.2
+SYSTEM: dict[str, Any] = {
+    "endpoints": {"m": {"latency": "50ms"}},
+    "agents": {
+        "a": {"replicas": 1, "service_time": "50ms", "llm": {"endpoint": "m"},
+              "fallback": ["lite"]},
+        "b": {"replicas": 1, "service_time": "50ms"},
+        "lite": {"replicas": 1, "service_time": "10ms"},
+        "slow": {"replicas": 1, "service_time": "300ms"},
+    },
+    "workflows": {
+        "seq": {"steps": ["a", "b"]},
+        "fan": {"steps": [{"parallel": ["slow", "b"], "join": "any"}]},
+        "late": {"steps": ["slow"], "deadline": "150ms"},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def shared(module_services: Callable[..., Service]) -> dict[str, Service]:
+    m = module_services("llm", "m", SYSTEM["endpoints"]["m"])
+    replicas: dict[str, dict[int, str]] = {}
+    out = {"m": m}
+    for name, spec in SYSTEM["agents"].items():
+        svc = module_services("agent", name, spec, replica=0, endpoints={"m": m.url}, tools={})
+        replicas[name] = {0: svc.url}
+        out[name] = svc
+    out["orchestrator"] = module_services("orchestrator", "main", SYSTEM, replicas=replicas)
+    return out
+
+
+@pytest.fixture
+def system(shared: dict[str, Service]) -> Iterator[dict[str, Service]]:
+    yield shared
+    for svc in shared.values():
+        Http(svc.url, "test-token").call("DELETE", "/_squall/faults")
+
+
+def run(system: dict[str, Service], workflow: str, **body: Any) -> tuple[int, dict[str, Any]]:
+    return Http(system["orchestrator"].url).json("POST", f"/v1/workflows/{workflow}", body)
+
+
+def test_a_workflow_runs_its_steps_and_answers_with_its_trace(
+        system: dict[str, Service]) -> None:
+    (status, body), took = elapsed(lambda: run(system, "seq", request_id=7))
+    assert status == 200
+    trace = body["squall"]
+    assert (trace["request_id"], trace["steps"], trace["attempts"]) == ("7", 2, 2)
+    assert [(s["kind"], s["component"], s["caller"]) for s in trace["spans"]] == [
+        ("agent", "a", "orchestrator"), ("llm", "m", "a"), ("agent", "b", "orchestrator")]
+    assert trace["tokens_out"] == 100  # the LlmCall's default output
+    assert 0.15 <= took <= 0.15 + SLACK  # a: 50 + 50 ms, b: 50 ms
+
+
+def test_a_failing_agent_falls_back(system: dict[str, Service]) -> None:
+    Http(system["a"].url, "test-token").json(
+        "PUT", "/_squall/faults/o", {"target": "agent.a", "fault": {"kind": "outage"}})
+    status, body = run(system, "seq")
+    assert status == 200
+    trace = body["squall"]
+    assert trace["fallback"] is True
+    agents = [(s["component"], s["error"], s["fallback"]) for s in trace["spans"]
+              if s["kind"] == "agent"]
+    assert agents == [("a", "unavailable", False), ("lite", None, True), ("b", None, False)]
+
+
+def test_join_any_answers_with_the_first_branch(system: dict[str, Service]) -> None:
+    (status, _), took = elapsed(lambda: run(system, "fan"))
+    assert status == 200
+    assert took <= 0.05 + SLACK  # b answers; slow runs on, abandoned
+
+
+def test_the_deadline_ends_the_request(system: dict[str, Service]) -> None:
+    (status, body), took = elapsed(lambda: run(system, "late"))
+    assert (status, body["error"]["type"]) == (504, "deadline")
+    assert 0.15 <= took <= 0.15 + SLACK
+
+
+def test_a_workflow_fault_applies_at_the_orchestrator(system: dict[str, Service]) -> None:
+    control = Http(system["orchestrator"].url, "test-token")
+    assert control.json("PUT", "/_squall/faults/w", {
+        "target": "workflow.seq", "fault": {"kind": "error"}})[0] == 201
+    status, body = run(system, "seq")
+    assert (status, body["error"]["type"]) == (502, "error")
+    assert run(system, "fan")[0] == 200  # other workflows are untouched
+    control.json("DELETE", "/_squall/faults/w")
+    assert run(system, "seq")[0] == 200
+
+
+def test_bad_requests_and_the_replica_api(system: dict[str, Service]) -> None:
+    orch = Http(system["orchestrator"].url)
+    status, body = orch.json("POST", "/v1/workflows/nope", {})
+    assert (status, body["error"]["type"]) == (404, "unknown_workflow")
+    status, body = orch.json("POST", "/v1/workflows/seq", {"priority": "urgent"})
+    assert status == 400
+    assert "priority" in body["error"]["message"]
+    status, _, raw = orch.call("PUT", "/_squall/replicas", {"a": {}})
+    assert status == 401
+    assert json.loads(raw)["error"]["type"] == "unauthorized"
