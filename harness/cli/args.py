@@ -155,6 +155,18 @@ def parser() -> argparse.ArgumentParser:
                     help="replace a previous sweep already in --out")
     _add_set(sw)
 
+    ref = sub.add_parser("reference", help="the bundled reference agent system")
+    rsub = ref.add_subparsers(dest="reference_command", required=True, parser_class=_Parser)
+    ref_up = rsub.add_parser("up", help="run the scenario's system as real processes on "
+                                        "loopback until Ctrl-C")
+    ref_up.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
+    ref_up.add_argument("--port", type=int, default=0,
+                        help="the control API's port (default: any free one)")
+    ref_up.add_argument("--token", help="the control API's bearer token (default: a new "
+                                        "random one, printed)")
+    ref_up.add_argument("--logs", type=Path, help="keep the services' JSON logs here")
+    _add_set(ref_up)
+
     d = sub.add_parser("demand", help="demand curves")
     dsub = d.add_subparsers(dest="demand_command", required=True, parser_class=_Parser)
     plot = dsub.add_parser("plot", help="plot the demand curve and the realised arrivals")

@@ -318,9 +318,23 @@ def _cmd_demand(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reference(args: argparse.Namespace) -> int:
+    try:
+        from sut_adapters.reference.up import up
+    except ImportError as exc:
+        raise InputError(f"the reference system needs its extra: pip install "
+                         f"'squall[reference]' ({exc.name} is missing)",
+                         source="squall reference") from None
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"no port {args.port}", source="--port")
+    up(_load(args), port=args.port, token=args.token, logs=args.logs)
+    return 0
+
+
 _COMMANDS = {
     "validate": _cmd_validate, "schema": _cmd_schema, "run": _cmd_run, "report": _cmd_report,
     "compare": _cmd_compare, "sweep": _cmd_sweep, "demand": _cmd_demand,
+    "reference": _cmd_reference,
 }
 
 

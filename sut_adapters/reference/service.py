@@ -21,6 +21,7 @@ import asyncio
 import hmac
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -37,7 +38,10 @@ from faults.specs import FaultSpec, FaultSpecBase
 __all__ = ["BadRequestError", "FaultControl", "authorize", "json_error", "make_app", "serve"]
 
 CONTROL = "/_squall"
+#: Fault kinds that disturb each call (through ``faults.effects``), not capacity.
+PER_CALL = frozenset({"latency", "error", "rate_limit", "outage", "brownout"})
 MAX_LEASE_S = 3600.0
+ORPHAN_POLL_S = 0.5
 _FAULT = TypeAdapter(FaultSpec)
 
 
@@ -137,28 +141,37 @@ class FaultControl:
         self.targets = targets
         self._apply_other = apply_other
         self._leases: dict[str, asyncio.TimerHandle] = {}
-        self._specs: dict[str, tuple[str, FaultSpecBase, float]] = {}
+        self._specs: dict[str, tuple[str, str, float]] = {}
 
     def apply(self, activation: str, target: str, spec: FaultSpecBase, lease_s: float) -> None:
-        if activation in self.ledger:
-            raise BadRequestError(f"fault {activation!r} is already applied", status=409,
-                             kind="conflict")
-        if target not in self.targets:
-            known = ", ".join(sorted(self.targets)) or "none"
-            raise BadRequestError(f"this service has no target {target!r}; it has: {known}",
-                             status=404, kind="unknown_target")
-        if spec.kind_name() in {"latency", "error", "rate_limit", "outage", "brownout"}:
+        self.check(activation, target)
+        if spec.kind_name() in PER_CALL:
             undo = self.active.apply(target, spec)
         elif self._apply_other is not None:
             undo = self._apply_other(target, spec)
         else:
             raise BadRequestError(f"this service cannot apply a {spec.kind_name()} fault",
-                             status=422, kind="unsupported_fault")
+                                  status=422, kind="unsupported_fault")
+        self.hold(activation, target, spec.kind_name(), undo, lease_s)
+
+    def check(self, activation: str, target: str) -> None:
+        """Refuse an activation id in use (409) or a target this service lacks (404)."""
+        if activation in self.ledger:
+            raise BadRequestError(f"fault {activation!r} is already applied", status=409,
+                                  kind="conflict")
+        if target not in self.targets:
+            known = ", ".join(sorted(self.targets)) or "none"
+            raise BadRequestError(f"this service has no target {target!r}; it has: {known}",
+                                  status=404, kind="unknown_target")
+
+    def hold(self, activation: str, target: str, kind: str, undo: Undo,
+             lease_s: float) -> None:
+        """Keep ``undo`` under ``activation`` until it is ended or its lease lapses."""
         self.ledger.add(activation, undo)
-        self._specs[activation] = (target, spec, lease_s)
+        self._specs[activation] = (target, kind, lease_s)
         self._lease(activation, lease_s)
         LOG.info("fault applied", extra={"fields": {"fault": activation, "target": target,
-                                                    "kind": spec.kind_name()}})
+                                                    "kind": kind}})
 
     def renew(self, activation: str, lease_s: float) -> bool:
         if activation not in self.ledger:
@@ -184,8 +197,8 @@ class FaultControl:
         return self.ledger.rollback()
 
     def listing(self) -> list[dict[str, Any]]:
-        return [{"id": a, "target": t, "kind": s.kind_name(), "lease_s": lease}
-                for a, (t, s, lease) in self._specs.items()]
+        return [{"id": a, "target": t, "kind": kind, "lease_s": lease}
+                for a, (t, kind, lease) in self._specs.items()]
 
     def _lease(self, activation: str, lease_s: float) -> None:
         old = self._leases.pop(activation, None)
@@ -196,7 +209,7 @@ class FaultControl:
                                                    "lease lapsed")
 
 
-def _lease_of(body: dict[str, Any]) -> float:
+def lease_of(body: dict[str, Any]) -> float:
     lease = body.get("lease_s", 30.0)
     if not isinstance(lease, int | float) or isinstance(lease, bool) \
             or not 0 < lease <= MAX_LEASE_S:
@@ -210,6 +223,23 @@ def authorize(request: web.Request, token: str) -> None:
     if not hmac.compare_digest(given, f"Bearer {token}".encode()):
         raise BadRequestError("a bearer token is required for the control API", status=401,
                               kind="unauthorized")
+
+
+def parse_fault(body: dict[str, Any]) -> tuple[str, FaultSpecBase, float]:
+    """(target, spec, lease) of a ``PUT /_squall/faults/{id}`` body; 400 with the reason."""
+    target = body.get("target")
+    if not isinstance(target, str):
+        raise BadRequestError("give the fault's target, e.g. \"endpoint.frontier\"")
+    spec_data = body.get("fault")
+    if not isinstance(spec_data, dict):
+        raise BadRequestError("give the fault spec as an object under \"fault\"")
+    try:
+        spec = _FAULT.validate_python({"target": target, "at": 0, **spec_data})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise BadRequestError(f"fault.{where}: {first['msg']}") from None
+    return target, spec, lease_of(body)
 
 
 def make_app(name: str, token: str, control: FaultControl | None = None) -> web.Application:
@@ -232,26 +262,13 @@ def make_app(name: str, token: str, control: FaultControl | None = None) -> web.
 
     async def put_fault(request: web.Request) -> web.Response:
         authorized(request)
-        body = await read_json(request)
-        target = body.get("target")
-        if not isinstance(target, str):
-            raise BadRequestError("give the fault's target, e.g. \"endpoint.frontier\"")
-        spec_data = body.get("fault")
-        if not isinstance(spec_data, dict):
-            raise BadRequestError("give the fault spec as an object under \"fault\"")
-        try:
-            spec = _FAULT.validate_python({"target": target, "at": 0, **spec_data})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise BadRequestError(f"fault.{where}: {first['msg']}") from None
-        control.apply(request.match_info["id"], target, spec, _lease_of(body))
+        target, spec, lease = parse_fault(await read_json(request))
+        control.apply(request.match_info["id"], target, spec, lease)
         return web.json_response({"applied": request.match_info["id"]}, status=201)
 
     async def renew(request: web.Request) -> web.Response:
         authorized(request)
-        body = await read_json(request)
-        if not control.renew(request.match_info["id"], _lease_of(body)):
+        if not control.renew(request.match_info["id"], lease_of(await read_json(request))):
             raise BadRequestError("no such fault", status=404, kind="not_found")
         return web.json_response({"renewed": request.match_info["id"]})
 
@@ -273,18 +290,25 @@ def make_app(name: str, token: str, control: FaultControl | None = None) -> web.
     return app
 
 
-def serve(app: web.Application, *, host: str = "127.0.0.1", port: int = 0) -> None:
-    """Serve ``app`` until SIGTERM or SIGINT; print ``READY <port>`` once listening."""
+def _ready(port: int) -> None:
+    print(f"READY {port}", flush=True)
+
+
+def serve(app: web.Application, *, host: str = "127.0.0.1", port: int = 0,
+          announce: Callable[[int], None] = _ready) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT (or its parent is gone); ``announce(port)``
+    once listening (by default the ``READY <port>`` line a starter waits for)."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is part of the reference extra
         runner = asyncio.run
     else:
         runner = uvloop.run
-    runner(_serve(app, host, port))
+    runner(_serve(app, host, port, announce))
 
 
-async def _serve(app: web.Application, host: str, port: int) -> None:
+async def _serve(app: web.Application, host: str, port: int,
+                 announce: Callable[[int], None]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -294,9 +318,21 @@ async def _serve(app: web.Application, host: str, port: int) -> None:
     site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
     await site.start()
     bound = runner.addresses[0][1]
-    print(f"READY {bound}", flush=True)
+    announce(bound)
     LOG.info("serving", extra={"fields": {"host": host, "port": bound}})
+    orphaned = asyncio.create_task(_when_orphaned(stop))
     try:
         await stop.wait()
     finally:
+        orphaned.cancel()
         await runner.cleanup()
+
+
+async def _when_orphaned(stop: asyncio.Event) -> None:
+    """Stop when the process that started this one is gone (even SIGKILLed): a service
+    never outlives whoever runs the system."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(ORPHAN_POLL_S)
+    LOG.info("parent gone: stopping")
+    stop.set()

@@ -1,0 +1,449 @@
+"""The supervisor: starts the reference system from a scenario's ``system``, keeps it
+running, applies faults to it, and stops all of it.
+
+- Starts every mock endpoint and tool service, each agent's initial replicas and the
+  orchestrator, each an OS process in its own process group on a free loopback port;
+  a start that fails (a port in use, a service that will not come up) stops what was
+  started and says why.
+- Keeps the orchestrator's replica list current; a replica process that dies on its own
+  is restarted (a pod's ``restartPolicy: Always``); one killed by a crash fault without
+  ``restart_after`` stays gone.
+- Serves the control API (bearer token): ``GET /_squall/state``, and leased faults
+  (``PUT|DELETE /_squall/faults/{id}``, ``POST …/renew``) for every fault kind: per-call
+  faults go to the processes that own the target (every replica of an agent, and
+  replicas started later); partial outages take slots (endpoints, tools) or replicas
+  (agents, taken out of rotation); crashes SIGKILL real replica processes, restarted
+  after ``restart_after`` plus their cold start or not at all; a cold-start storm
+  restarts replicas through a cold start. Every removal restores the prior state; a
+  lapsed lease removes the fault by itself; stopping rolls everything back.
+- Stops every process it started on SIGTERM or SIGINT (no orphans).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import secrets
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from faults.active import Undo, once
+from faults.specs import (
+    ColdStartStormFault,
+    CrashFault,
+    FaultSpecBase,
+    PartialOutageFault,
+    TargetKind,
+)
+from faults.specs import Target as FaultTarget
+from harness.dists import BlockSampler
+from harness.rng import stream
+from harness.scenario.system import System
+from sut_adapters.reference.procs import Service, start_service, stop_service
+from sut_adapters.reference.service import (
+    LOG,
+    PER_CALL,
+    BadRequestError,
+    FaultControl,
+    authorize,
+    lease_of,
+    make_app,
+    parse_fault,
+    read_json,
+)
+
+__all__ = ["Replica", "Supervisor", "supervisor_app"]
+
+WATCH_S = 0.2  #: how often replica processes are checked
+
+
+@dataclass
+class Replica:
+    agent: str
+    index: int
+    service: Service | None = None
+    ready: bool = False
+    away: bool = False  #: out of rotation (a partial outage)
+    doomed: bool = False  #: killed by a fault for good: not restarted
+    generation: int = 0
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+class Supervisor:
+    def __init__(self, system: System, *, seed: int = 0, token: str | None = None,
+                 workdir: Path) -> None:
+        self.system, self.seed = system, seed
+        self.token = token or secrets.token_urlsafe(24)
+        self.workdir = workdir
+        self.endpoints: dict[str, Service] = {}
+        self.tools: dict[str, Service] = {}
+        self.replicas: dict[str, list[Replica]] = {name: [] for name in system.agents}
+        self.orchestrator: Service | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.agent_faults: dict[str, dict[str, tuple[dict[str, Any], float]]] = {}
+        self._cold = {name: BlockSampler(cold, stream(seed, f"agent/{name}/cold"))
+                      for name, spec in system.agents.items()
+                      if (cold := _cold_start(system, name)) is not None}
+        self._rng = random.Random(int(stream(seed, "faults/choice").integers(0, 2**62)))
+        self._next_index = dict.fromkeys(system.agents, 0)
+        self._stopping = False
+        self.restarts = 0
+
+    # --- starting and stopping -----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start everything; on any failure stop what was started and raise StartError."""
+        try:
+            endpoints = [self._spawn("llm", n, s.model_dump(mode="json"))
+                         for n, s in self.system.endpoints.items()]
+            tools = [self._spawn("tool", n, s.model_dump(mode="json"))
+                     for n, s in self.system.tools.items()]
+            started = await asyncio.gather(*endpoints, *tools)
+            for svc in started:
+                (self.endpoints if svc.kind == "llm" else self.tools)[svc.name] = svc
+            starts = []
+            for name, spec in self.system.agents.items():
+                for _ in range(spec.replicas.initial):
+                    replica = Replica(name, self._new_index(name))
+                    self.replicas[name].append(replica)
+                    starts.append(self._start_replica(replica, cold_start=0.0))
+            await asyncio.gather(*starts)
+            self.orchestrator = await self._spawn(
+                "orchestrator", "main", self.system.model_dump(mode="json"),
+                replicas=self._rotation())
+        except BaseException:
+            await self.stop()
+            raise
+        LOG.info("system up", extra={"fields": {"orchestrator": self.orchestrator.url}})
+
+    async def stop(self) -> None:
+        """Roll back every fault and stop every process (process groups, no orphans)."""
+        self._stopping = True
+        for listing in self.replicas.values():
+            for replica in listing:
+                for task in replica.tasks:
+                    task.cancel()
+        services = [s for s in (*self.endpoints.values(), *self.tools.values(),
+                                self.orchestrator) if s is not None]
+        services += [r.service for rs in self.replicas.values() for r in rs if r.service]
+        await asyncio.gather(*(asyncio.to_thread(stop_service, s) for s in services))
+
+    async def _spawn(self, kind: str, name: str, spec: dict[str, Any], **extra: Any) -> Service:
+        return await asyncio.to_thread(start_service, kind, name, spec, token=self.token,
+                                       seed=self.seed, workdir=self.workdir, **extra)
+
+    def _new_index(self, agent: str) -> int:
+        index = self._next_index[agent]
+        self._next_index[agent] = index + 1
+        return index
+
+    async def _start_replica(self, replica: Replica, cold_start: float) -> None:
+        """Start the replica's process; it joins the rotation once it serves and its
+        cold start has passed (a process start counts toward it)."""
+        begun = time.monotonic()
+        replica.generation += 1
+        generation = replica.generation
+        replica.service = await self._spawn(
+            "agent", replica.agent, self.system.agents[replica.agent].model_dump(mode="json"),
+            replica=replica.index, endpoints={n: s.url for n, s in self.endpoints.items()},
+            tools={n: s.url for n, s in self.tools.items()})
+        await self._push_agent_faults(replica)
+        wait = cold_start - (time.monotonic() - begun)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if replica.generation == generation and not self._stopping:
+            replica.ready = True
+            await self._publish()
+            LOG.info("replica ready", extra={"fields": {"agent": replica.agent,
+                                                        "replica": replica.index}})
+
+    def _rotation(self) -> dict[str, dict[int, str]]:
+        return {name: {r.index: r.service.url for r in listing
+                       if r.ready and not r.away and r.service is not None}
+                for name, listing in self.replicas.items()}
+
+    async def _publish(self) -> None:
+        """Tell the orchestrator which replicas take calls."""
+        if self.orchestrator is None or self.session is None:
+            return
+        async with self.session.put(f"{self.orchestrator.url}/_squall/replicas",
+                                    json=self._rotation(), headers=self._auth()) as r:
+            await r.read()
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    # --- watching ----------------------------------------------------------------------
+
+    async def watch(self) -> None:
+        """Restart replicas that died on their own."""
+        while not self._stopping:
+            await asyncio.sleep(WATCH_S)
+            for listing in self.replicas.values():
+                for replica in list(listing):
+                    svc = replica.service
+                    if svc is None or svc.alive() or self._stopping:
+                        continue
+                    await asyncio.to_thread(stop_service, svc)
+                    replica.service, replica.ready = None, False
+                    await self._publish()
+                    if replica.doomed:
+                        listing.remove(replica)
+                        continue
+                    self.restarts += 1
+                    LOG.info("replica died: restarting", extra={"fields": {
+                        "agent": replica.agent, "replica": replica.index}})
+                    replica.tasks.append(asyncio.create_task(
+                        self._start_replica(replica, self._cold_start(replica.agent))))
+
+    def _cold_start(self, agent: str, storm: Any = None) -> float:
+        if storm is not None:
+            return float(storm.sample(self._rng_np(agent), 1)[0])
+        sampler = self._cold.get(agent)
+        return sampler.draw() if sampler is not None else 0.0
+
+    def _rng_np(self, agent: str) -> Any:
+        return stream(self.seed, f"agent/{agent}/storm")
+
+    # --- faults --------------------------------------------------------------------------
+
+    def targets(self) -> set[str]:
+        return ({f"endpoint.{n}" for n in self.endpoints} | {f"tool.{n}" for n in self.tools}
+                | {f"agent.{n}" for n in self.replicas}
+                | {f"workflow.{n}" for n in self.system.workflows})
+
+    async def forward(self, activation: str, target: str, raw: dict[str, Any],
+                      lease_s: float) -> Undo:
+        """Apply a per-call fault or a slot outage in the process(es) owning ``target``."""
+        kind = FaultTarget.parse(target).kind
+        if kind is TargetKind.AGENT:
+            name = target.partition(".")[2]
+            self.agent_faults.setdefault(name, {})[activation] = (raw, lease_s)
+            await asyncio.gather(*(self._put(r.service, activation, target, raw, lease_s)
+                                   for r in self.replicas[name] if r.service is not None))
+
+            async def undo_agent() -> None:
+                self.agent_faults.get(name, {}).pop(activation, None)
+                await asyncio.gather(*(self._delete(r.service, activation)
+                                       for r in self.replicas[name] if r.service is not None))
+            return _later(undo_agent)
+        owner = self._owner(target)
+        await self._put(owner, activation, target, raw, lease_s)
+        return _later(lambda: self._delete(owner, activation))
+
+    async def renew_forwarded(self, activation: str, target: str, lease_s: float) -> None:
+        kind = FaultTarget.parse(target).kind
+        if kind is TargetKind.AGENT:
+            name = target.partition(".")[2]
+            if activation in self.agent_faults.get(name, {}):
+                raw, _ = self.agent_faults[name][activation]
+                self.agent_faults[name][activation] = (raw, lease_s)
+            owners = [r.service for r in self.replicas[name] if r.service is not None]
+        else:
+            owners = [self._owner(target)]
+        await asyncio.gather(*(self._renew(s, activation, lease_s) for s in owners))
+
+    def _owner(self, target: str) -> Service:
+        kind, _, name = target.partition(".")
+        owner = {"endpoint": self.endpoints, "tool": self.tools}.get(kind, {}).get(name)
+        if owner is None and kind == "workflow":
+            owner = self.orchestrator
+        if owner is None:
+            raise BadRequestError(f"no target {target!r}", status=404, kind="unknown_target")
+        return owner
+
+    async def _push_agent_faults(self, replica: Replica) -> None:
+        """A replica started while faults are on its agent gets them too."""
+        for activation, (raw, lease_s) in self.agent_faults.get(replica.agent, {}).items():
+            await self._put(replica.service, activation, f"agent.{replica.agent}", raw, lease_s)
+
+    async def _put(self, svc: Service | None, activation: str, target: str,
+                   raw: dict[str, Any], lease_s: float) -> None:
+        if svc is None or self.session is None:
+            return
+        async with self.session.put(f"{svc.url}/_squall/faults/{activation}", headers=self._auth(),
+                                    json={"target": target, "fault": raw,
+                                          "lease_s": lease_s}) as r:
+            if r.status >= 400 and r.status != 409:
+                answer = await r.json(content_type=None)
+                raise BadRequestError(answer["error"]["message"], status=r.status,
+                                      kind=answer["error"]["type"])
+
+    async def _delete(self, svc: Service | None, activation: str) -> None:
+        if svc is None or self.session is None or not svc.alive():
+            return
+        with contextlib.suppress(aiohttp.ClientError):
+            async with self.session.delete(f"{svc.url}/_squall/faults/{activation}",
+                                           headers=self._auth()) as r:
+                await r.read()
+
+    async def _renew(self, svc: Service | None, activation: str, lease_s: float) -> None:
+        if svc is None or self.session is None or not svc.alive():
+            return
+        with contextlib.suppress(aiohttp.ClientError):
+            async with self.session.post(f"{svc.url}/_squall/faults/{activation}/renew",
+                                         headers=self._auth(), json={"lease_s": lease_s}) as r:
+                await r.read()
+
+    def pick(self, agent: str, count: int, *, ready_only: bool = False) -> list[Replica]:
+        pool = [r for r in self.replicas[agent]
+                if r.service is not None and not r.doomed and (r.ready or not ready_only)]
+        if count >= len(pool):
+            return pool
+        return sorted(self._rng.sample(pool, count), key=lambda r: r.index)
+
+    async def crash(self, agent: str, spec: CrashFault | ColdStartStormFault) -> None:
+        """SIGKILL replica processes now; restart them (after ``restart_after`` and a cold
+        start), or not at all."""
+        victims = self.pick(agent, spec.share(len(self.pick(agent, 10**9))))
+        restart = spec.restart_after if isinstance(spec, CrashFault) else 0.0
+        for replica in victims:
+            replica.doomed = restart is None
+            replica.ready = False
+            svc = replica.service
+            if svc is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(svc.proc.pid, signal.SIGKILL)
+        await self._publish()
+        if restart is None:
+            return
+        storm = spec.cold_start if isinstance(spec, ColdStartStormFault) else None
+        for replica in victims:
+            replica.tasks.append(asyncio.create_task(
+                self._restart_after(replica, restart, self._cold_start(agent, storm))))
+
+    async def _restart_after(self, replica: Replica, delay: float, cold: float) -> None:
+        svc = replica.service
+        if svc is not None:
+            await asyncio.to_thread(stop_service, svc)
+        replica.service = None
+        replica.generation += 1  # the watcher must not restart it meanwhile
+        await asyncio.sleep(delay)
+        self.restarts += 1
+        await self._start_replica(replica, cold)
+
+    def take_away(self, agent: str, spec: PartialOutageFault) -> Undo:
+        ready = self.pick(agent, 10**9, ready_only=True)
+        away = self.pick(agent, spec.share(len(ready)), ready_only=True)
+        for replica in away:
+            replica.away = True
+        asyncio.get_running_loop().create_task(self._publish())
+
+        def undo() -> None:
+            for replica in away:
+                replica.away = False
+            asyncio.get_running_loop().create_task(self._publish())
+
+        return once(undo)
+
+    async def apply(self, activation: str, target: str, spec: FaultSpecBase,
+                    raw: dict[str, Any], lease: float) -> Undo:
+        """Apply one fault activation to the running system; its undo."""
+        kind = FaultTarget.parse(target).kind
+        if spec.kind_name() in PER_CALL or (isinstance(spec, PartialOutageFault)
+                                            and kind is not TargetKind.AGENT):
+            return await self.forward(activation, target, raw, lease)
+        name = target.partition(".")[2]
+        if isinstance(spec, CrashFault | ColdStartStormFault) and kind is TargetKind.AGENT:
+            await self.crash(name, spec)
+            return once(lambda: None)  # a crash is an event: there is nothing to take back
+        if isinstance(spec, PartialOutageFault) and kind is TargetKind.AGENT:
+            return self.take_away(name, spec)
+        raise BadRequestError(f"the reference system cannot apply a {spec.kind_name()} "
+                              f"fault to {target}", status=422, kind="unsupported_fault")
+
+    def state(self) -> dict[str, Any]:
+        def svc(s: Service | None) -> dict[str, Any] | None:
+            return None if s is None else {"url": s.url, "pid": s.proc.pid, "alive": s.alive()}
+        return {
+            "orchestrator": svc(self.orchestrator),
+            "endpoints": {n: svc(s) for n, s in self.endpoints.items()},
+            "tools": {n: svc(s) for n, s in self.tools.items()},
+            "agents": {n: [{"replica": r.index, "ready": r.ready, "away": r.away,
+                            "service": svc(r.service)} for r in listing]
+                       for n, listing in self.replicas.items()},
+            "restarts": self.restarts,
+        }
+
+
+def _later(undo: Any) -> Undo:
+    """An undo that runs a coroutine function on the running loop."""
+    return once(lambda: asyncio.get_running_loop().create_task(undo()))
+
+
+def _cold_start(system: System, agent: str) -> Any:
+    spec = system.agents[agent]
+    if spec.cold_start is not None:
+        return spec.cold_start
+    scaler = system.autoscaler_for(agent)
+    return scaler.cold_start if scaler is not None else None
+
+
+def supervisor_app(sup: Supervisor) -> web.Application:
+    """The supervisor's control API and lifecycle: it starts the system when it starts
+    serving and stops all of it (faults rolled back) when it stops."""
+    control = FaultControl(lambda _t, _fx: None, targets=set())
+    app = make_app("supervisor", sup.token)
+    applied: dict[str, str] = {}  # activation → target, for renewals
+
+    async def state(request: web.Request) -> web.Response:
+        authorize(request, sup.token)
+        return web.json_response({**sup.state(), "faults": control.listing()})
+
+    async def put_fault(request: web.Request) -> web.Response:
+        authorize(request, sup.token)
+        activation = request.match_info["id"]
+        body = await read_json(request)
+        target, spec, lease = parse_fault(body)
+        control.check(activation, target)
+        undo = await sup.apply(activation, target, spec, body["fault"], lease)
+        control.hold(activation, target, spec.kind_name(), undo, lease)
+        applied[activation] = target
+        return web.json_response({"applied": activation}, status=201)
+
+    async def renew(request: web.Request) -> web.Response:
+        authorize(request, sup.token)
+        activation = request.match_info["id"]
+        lease = lease_of(await read_json(request))
+        if not control.renew(activation, lease):
+            raise BadRequestError("no such fault", status=404, kind="not_found")
+        await sup.renew_forwarded(activation, applied[activation], lease)
+        return web.json_response({"renewed": activation})
+
+    async def delete_fault(request: web.Request) -> web.Response:
+        authorize(request, sup.token)
+        if not control.end(request.match_info["id"]):
+            raise BadRequestError("no such fault", status=404, kind="not_found")
+        return web.json_response({"removed": request.match_info["id"]})
+
+    async def delete_all(request: web.Request) -> web.Response:
+        authorize(request, sup.token)
+        return web.json_response({"removed": control.rollback()})
+
+    async def lifecycle(_app: web.Application) -> Any:
+        sup.session = aiohttp.ClientSession()
+        await sup.start()
+        control.targets = sup.targets()
+        watcher = asyncio.create_task(sup.watch())
+        yield
+        watcher.cancel()
+        control.rollback()
+        await asyncio.sleep(0)  # let the undos' requests go out
+        await sup.stop()
+        await sup.session.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.router.add_get("/_squall/state", state)
+    app.router.add_put("/_squall/faults/{id}", put_fault)
+    app.router.add_post("/_squall/faults/{id}/renew", renew)
+    app.router.add_delete("/_squall/faults/{id}", delete_fault)
+    app.router.add_delete("/_squall/faults", delete_all)
+    return app
