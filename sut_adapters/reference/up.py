@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -22,10 +23,22 @@ from sut_adapters.reference.supervisor import Supervisor, supervisor_app
 __all__ = ["up"]
 
 
+def _check_port(port: int) -> None:
+    """Fail before starting anything if the control port is taken."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise InputError(f"cannot listen on port {port}: {exc.strerror}",
+                             source="--port") from None
+
+
 def up(scenario: Scenario, *, port: int = 0, token: str | None = None,
        logs: Path | None = None) -> None:
     """Run the reference system of ``scenario`` until interrupted."""
     token = token or secrets.token_urlsafe(24)
+    if port:
+        _check_port(port)
     workdir = Path(tempfile.mkdtemp(prefix="squall-reference-")) if logs is None else logs
     setup_logging("supervisor")
     sup = Supervisor(scenario.system, seed=scenario.seed, token=token, workdir=workdir)

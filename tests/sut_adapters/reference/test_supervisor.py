@@ -1,0 +1,265 @@
+"""``squall reference up`` as a user runs it: the whole system as real processes, every
+replica fault applied through the supervisor, restarts, and no orphans at the end."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.sut_adapters.reference.conftest import Http
+
+pytestmark = pytest.mark.live
+
+SCENARIO = """
+name: tiny
+duration: 1m
+system:
+  endpoints: {m: {latency: 30ms, concurrency: 8}}
+  tools: {db: {latency: 10ms}}
+  agents:
+    a: {replicas: 3, service_time: 20ms, llm: {endpoint: m}, tools: [{tool: db}],
+        fallback: [b], cold_start: 1s}
+    b: {replicas: 1, service_time: 10ms}
+  workflows: {flow: {steps: [a, b]}}
+demand: {curve: {constant: 2}}
+sla: {objective: 2s}
+"""
+TOKEN = "sup-token"
+
+
+@dataclass
+class Running:
+    proc: subprocess.Popen[bytes]
+    orchestrator: str
+    control: Http
+    output: str
+
+    def state(self) -> dict[str, Any]:
+        status, body = self.control.json("GET", "/_squall/state")
+        assert status == 200
+        return body
+
+    def pids(self) -> list[int]:
+        state = self.state()
+        services = [state["orchestrator"], *state["endpoints"].values(),
+                    *state["tools"].values()]
+        services += [r["service"] for rs in state["agents"].values() for r in rs]
+        return [s["pid"] for s in services if s is not None]
+
+    def flow(self) -> tuple[int, dict[str, Any]]:
+        return Http(self.orchestrator).json("POST", "/v1/workflows/flow", {})
+
+
+def start(tmp_path: Path, text: str = SCENARIO, *extra: str) -> Running:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli.main", "reference", "up", str(path),
+         "--token", TOKEN, "--logs", str(tmp_path / "logs"), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    out = _read_until(proc, "Ctrl-C stops it", within=30)
+    lines = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:] if line.strip()}
+    return Running(proc, lines["workflows"].removesuffix("/v1/workflows/NAME"),
+                   Http(lines["control"].removesuffix("/_squall/state"), TOKEN), out)
+
+
+def _read_until(proc: subprocess.Popen[bytes], marker: str, within: float) -> str:
+    assert proc.stdout is not None
+    deadline, text = time.monotonic() + within, b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while marker.encode() not in text:
+            left = deadline - time.monotonic()
+            if left <= 0 or proc.poll() is not None:
+                stop(proc)
+                err = proc.stderr.read().decode() if proc.stderr and proc.poll() is not None \
+                    else ""
+                pytest.fail(f"reference up did not come up: {text.decode()} {err}")
+            if sel.select(min(left, 0.2)):
+                text += os.read(proc.stdout.fileno(), 4096)
+    return text.decode()
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    try:
+        return proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait(timeout=5)
+    finally:
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def gone(pids: list[int], within: float = 10.0) -> list[int]:
+    """The pids still alive after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in alive if _alive(p)]
+        time.sleep(0.1)
+    return alive
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purposes
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def wait_for(predicate: Any, within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not reached in time")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    running = start(tmp_path_factory.mktemp("ref"))
+    pids = running.pids()
+    try:
+        yield running
+        pids += running.pids()
+    finally:
+        stop(running.proc)
+    assert gone(pids) == [], "a process outlived `squall reference up`"
+
+
+@pytest.fixture
+def ref(system: Running) -> Iterator[Running]:
+    yield system
+    system.control.call("DELETE", "/_squall/faults")
+
+
+def ready(run: Running, agent: str) -> list[int]:
+    return [r["replica"] for r in run.state()["agents"][agent] if r["ready"]]
+
+
+def test_up_prints_its_urls_and_serves(ref: Running) -> None:
+    assert "tiny is up (8 processes)" in ref.output
+    status, body = ref.flow()
+    assert status == 200
+    assert body["squall"]["steps"] == 2
+    assert Http(ref.control.base).json("GET", "/_squall/state")[0] == 401
+
+
+def test_a_crash_with_restart_comes_back_after_restart_and_cold_start(ref: Running) -> None:
+    before = {r["replica"]: r["service"]["pid"] for r in ref.state()["agents"]["a"]}
+    ref.control.json("PUT", "/_squall/faults/c", {"target": "agent.a", "fault": {
+        "kind": "crash", "count": 1, "restart_after": "500ms"}})
+    wait_for(lambda: len(ready(ref, "a")) == 2, within=5)
+    assert ref.flow()[0] == 200  # the others serve meanwhile
+    started = time.monotonic()
+    wait_for(lambda: len(ready(ref, "a")) == 3)
+    assert time.monotonic() - started >= 1.0  # restart_after, then the 1 s cold start
+    after = {r["replica"]: r["service"]["pid"] for r in ref.state()["agents"]["a"]}
+    assert sorted(after) == sorted(before)
+    assert sum(before[i] != after[i] for i in before) == 1  # one new process
+
+
+def test_a_replica_that_dies_on_its_own_is_restarted(ref: Running) -> None:
+    victim = ref.state()["agents"]["b"][0]["service"]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: (s := ref.state()["agents"]["b"][0])["ready"]
+             and s["service"]["pid"] != victim)
+    assert ref.state()["restarts"] >= 1
+
+
+def test_a_partial_outage_takes_replicas_out_of_rotation_and_back(ref: Running) -> None:
+    wait_for(lambda: len(ready(ref, "a")) == 3)
+    ref.control.json("PUT", "/_squall/faults/p", {"target": "agent.a", "fault": {
+        "kind": "partial_outage", "count": 2}})
+    away = [r for r in ref.state()["agents"]["a"] if r["away"]]
+    assert len(away) == 2
+    served = {ref.flow()[1]["squall"]["spans"][0]["replica"] for _ in range(6)}
+    assert len(served) == 1  # only the one left in rotation
+    assert ref.control.json("DELETE", "/_squall/faults/p")[0] == 200
+    wait_for(lambda: not any(r["away"] for r in ref.state()["agents"]["a"]))
+
+
+def test_per_call_faults_go_to_their_owners_and_lapse_with_their_lease(ref: Running) -> None:
+    status, _ = ref.control.json("PUT", "/_squall/faults/e", {
+        "target": "endpoint.m", "lease_s": 1, "fault": {"kind": "error"}})
+    assert status == 201
+    status, body = ref.flow()
+    agents = [(s["component"], s["error"]) for s in body["squall"]["spans"]
+              if s["kind"] == "agent"]
+    assert agents[0] == ("a", "error")  # a's LLM failed; b took over as its fallback
+    wait_for(lambda: ref.flow()[0] == 200 and ref.flow()[1]["squall"]["fallback"] is False,
+             within=5)
+    assert ref.control.json("GET", "/_squall/state")[1]["faults"] == []
+
+
+def test_a_crash_without_restart_leaves_the_replica_gone(ref: Running) -> None:
+    wait_for(lambda: len(ready(ref, "a")) == 3)
+    ref.control.json("PUT", "/_squall/faults/k", {"target": "agent.a", "fault": {
+        "kind": "crash", "count": 1}})
+    wait_for(lambda: len(ref.state()["agents"]["a"]) == 2)
+    time.sleep(1.5)  # well past a restart's cold start: it stays gone
+    assert len(ref.state()["agents"]["a"]) == 2
+
+
+@pytest.mark.parametrize(("fault", "status", "says"), [
+    ({"target": "agent.nope", "fault": {"kind": "crash"}}, 404, "no target"),
+    ({"target": "tool.db", "fault": {"kind": "crash"}}, 400, "fault"),
+    ({"target": "tool.db", "fault": {"kind": "partial_outage", "count": 1}}, 422, "concurrency"),
+])
+def test_faults_the_system_cannot_take_are_refused(ref: Running, fault: dict[str, Any],
+                                                   status: int, says: str) -> None:
+    got, body = ref.control.json("PUT", "/_squall/faults/x", fault)
+    assert got == status
+    assert says in body["error"]["message"]
+
+
+def test_a_killed_supervisor_takes_its_services_with_it(tmp_path: Path) -> None:
+    running = start(tmp_path)
+    pids = running.pids()
+    stop(running.proc, signal.SIGKILL)
+    assert gone(pids) == []
+
+
+def test_a_bad_scenario_or_a_busy_port_fails_fast(tmp_path: Path) -> None:
+    bad = subprocess.run(
+        [sys.executable, "-m", "harness.cli.main", "reference", "up", "/nonexistent.yaml"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 2
+    assert "nonexistent.yaml" in bad.stderr
+    running = start(tmp_path / "one")
+    try:
+        port = running.control.base.rsplit(":", 1)[1]
+        (tmp_path / "two").mkdir()
+        (tmp_path / "two" / "s.yaml").write_text(SCENARIO)
+        busy = subprocess.run(
+            [sys.executable, "-m", "harness.cli.main", "reference", "up",
+             str(tmp_path / "two" / "s.yaml"), "--port", port],
+            capture_output=True, text=True, timeout=60, check=False, start_new_session=True)
+        assert busy.returncode == 2
+        assert f"port {port}" in busy.stderr
+        assert "Traceback" not in busy.stderr
+    finally:
+        pids = running.pids()
+        stop(running.proc)
+    assert gone(pids) == []
