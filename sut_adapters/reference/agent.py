@@ -41,6 +41,7 @@ from sut_adapters.reference.service import (
     LOG,
     BadRequestError,
     FaultControl,
+    authorize,
     json_error,
     make_app,
     read_json,
@@ -273,5 +274,11 @@ def agent_app(name: str, index: int, spec: Agent, *, seed: int, token: str,
         return web.json_response({"error": {"type": err, "message": f"{name} failed: {err}"},
                                   "squall": result}, status=502, headers=headers)
 
+    async def load(request: web.Request) -> web.Response:
+        authorize(request, token)
+        return web.json_response({"busy": replica.slots.busy, "queued": replica.slots.waiting,
+                                  "concurrency": spec.concurrency})
+
     app.router.add_post("/invoke", invoke)
+    app.router.add_get("/_squall/load", load)
     return app, replica

@@ -45,8 +45,9 @@ from faults.specs import (
 )
 from faults.specs import Target as FaultTarget
 from harness.dists import BlockSampler
+from harness.policies.autoscaler import HpaScaler
 from harness.rng import stream
-from harness.scenario.system import System
+from harness.scenario.system import ScaleMetric, System
 from sut_adapters.reference.procs import Service, start_service, stop_service
 from sut_adapters.reference.service import (
     LOG,
@@ -73,6 +74,7 @@ class Replica:
     ready: bool = False
     away: bool = False  #: out of rotation (a partial outage)
     doomed: bool = False  #: killed by a fault for good: not restarted
+    draining: bool = False  #: scaled down: out of rotation, stopped once idle
     generation: int = 0
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -89,6 +91,9 @@ class Supervisor:
         self.orchestrator: Service | None = None
         self.session: aiohttp.ClientSession | None = None
         self.agent_faults: dict[str, dict[str, tuple[dict[str, Any], float]]] = {}
+        #: Faults forwarded to an endpoint, tool or the orchestrator: re-applied if it restarts.
+        self.forwarded: dict[str, tuple[str, dict[str, Any], float]] = {}
+        self.scale_events: list[dict[str, Any]] = []
         self._cold = {name: BlockSampler(cold, stream(seed, f"agent/{name}/cold"))
                       for name, spec in system.agents.items()
                       if (cold := _cold_start(system, name)) is not None}
@@ -167,7 +172,7 @@ class Supervisor:
 
     def _rotation(self) -> dict[str, dict[int, str]]:
         return {name: {r.index: r.service.url for r in listing
-                       if r.ready and not r.away and r.service is not None}
+                       if r.ready and not r.away and not r.draining and r.service is not None}
                 for name, listing in self.replicas.items()}
 
     async def _publish(self) -> None:
@@ -184,13 +189,22 @@ class Supervisor:
     # --- watching ----------------------------------------------------------------------
 
     async def watch(self) -> None:
-        """Restart replicas that died on their own."""
+        """Restart processes that died on their own: replicas (through their cold start),
+        endpoints, tools and the orchestrator (on their port, with their faults)."""
         while not self._stopping:
             await asyncio.sleep(WATCH_S)
+            for group in (self.endpoints, self.tools):
+                for name, single in list(group.items()):
+                    if not single.alive() and not self._stopping:
+                        group[name] = await self._respawn(single)
+            if self.orchestrator is not None and not self.orchestrator.alive() \
+                    and not self._stopping:
+                self.orchestrator = await self._respawn(self.orchestrator,
+                                                        replicas=self._rotation())
             for listing in self.replicas.values():
                 for replica in list(listing):
                     svc = replica.service
-                    if svc is None or svc.alive() or self._stopping:
+                    if svc is None or svc.alive() or self._stopping or replica.draining:
                         continue
                     await asyncio.to_thread(stop_service, svc)
                     replica.service, replica.ready = None, False
@@ -203,6 +217,89 @@ class Supervisor:
                         "agent": replica.agent, "replica": replica.index}})
                     replica.tasks.append(asyncio.create_task(
                         self._start_replica(replica, self._cold_start(replica.agent))))
+
+    async def _respawn(self, svc: Service, **extra: Any) -> Service:
+        """A dead endpoint, tool or orchestrator, started again on its port with the
+        faults that were forwarded to it."""
+        await asyncio.to_thread(stop_service, svc)
+        self.restarts += 1
+        LOG.info("service died: restarting", extra={"fields": {"kind": svc.kind,
+                                                               "name": svc.name}})
+        spec = (self.system.model_dump(mode="json") if svc.kind == "orchestrator" else
+                (self.system.endpoints if svc.kind == "llm" else self.system.tools)[svc.name]
+                .model_dump(mode="json"))
+        new = await self._spawn(svc.kind, svc.name, spec, port=svc.port, **extra)
+        owner_target = {"llm": f"endpoint.{svc.name}", "tool": f"tool.{svc.name}"}.get(svc.kind)
+        for activation, (target, raw, lease) in self.forwarded.items():
+            if target == owner_target or (svc.kind == "orchestrator"
+                                          and target.startswith("workflow.")):
+                await self._put(new, activation, target, raw, lease)
+        return new
+
+    # --- autoscaling ---------------------------------------------------------------------
+
+    async def autoscale(self, agent: str) -> None:
+        """The HPA loop for one agent: every interval its metric over live replicas, the
+        decision, then new replicas (real processes, through their cold start) or
+        drained ones (out of rotation, stopped once idle)."""
+        spec = self.system.autoscaler_for(agent)
+        if spec is None:
+            return
+        bounds = self.system.agents[agent].replicas
+        scaler = HpaScaler(spec, bounds.lower, bounds.upper)
+        concurrency = self.system.agents[agent].concurrency
+        while not self._stopping:
+            await asyncio.sleep(spec.interval)
+            alive = [r for r in self.replicas[agent] if not r.doomed and not r.draining]
+            loads = await asyncio.gather(*(self._load(r) for r in alive))
+            busy = sum(b for b, _ in loads)
+            queued = sum(q for _, q in loads)
+            total = {ScaleMetric.QUEUE_PER_REPLICA: float(queued),
+                     ScaleMetric.UTILIZATION: busy / concurrency}.get(
+                         spec.metric, float(busy + queued))
+            decision = scaler.decide(time.monotonic(), len(alive), total)
+            event = {"agent": agent, "current": len(alive), "metric": round(total, 6),
+                     "desired": decision.desired, "t": round(time.monotonic(), 3)}
+            self.scale_events = [*self.scale_events[-99:], event]
+            if decision.desired > len(alive):
+                for _ in range(decision.desired - len(alive)):
+                    replica = Replica(agent, self._new_index(agent))
+                    self.replicas[agent].append(replica)
+                    replica.tasks.append(asyncio.create_task(
+                        self._start_replica(replica, self._cold_start(agent))))
+                LOG.info("scale up", extra={"fields": event})
+            elif decision.desired < len(alive):
+                order = sorted(alive, key=lambda r: (r.ready, -r.index))  # starting first
+                for replica in order[: len(alive) - decision.desired]:
+                    replica.tasks.append(asyncio.create_task(self._drain(replica)))
+                LOG.info("scale down", extra={"fields": event})
+
+    async def _load(self, replica: Replica) -> tuple[int, int]:
+        """(busy slots, queued calls) of a replica; a starting one counts 0."""
+        svc = replica.service
+        if svc is None or not replica.ready or self.session is None:
+            return 0, 0
+        try:
+            async with self.session.get(f"{svc.url}/_squall/load", headers=self._auth()) as r:
+                body = await r.json()
+            return int(body["busy"]), int(body["queued"])
+        except (aiohttp.ClientError, KeyError, ValueError):
+            return 0, 0
+
+    async def _drain(self, replica: Replica) -> None:
+        replica.draining = True
+        replica.generation += 1  # a pending cold start must not bring it back
+        await self._publish()
+        while replica.ready and replica.service is not None and replica.service.alive():
+            busy, queued = await self._load(replica)
+            if busy == 0 and queued == 0:
+                break
+            await asyncio.sleep(WATCH_S)
+        replica.ready = False
+        if replica.service is not None:
+            await asyncio.to_thread(stop_service, replica.service)
+        if replica in self.replicas[replica.agent]:
+            self.replicas[replica.agent].remove(replica)
 
     def _cold_start(self, agent: str, storm: Any = None) -> float:
         if storm is not None:
@@ -237,7 +334,12 @@ class Supervisor:
             return _later(undo_agent)
         owner = self._owner(target)
         await self._put(owner, activation, target, raw, lease_s)
-        return _later(lambda: self._delete(owner, activation))
+        self.forwarded[activation] = (target, raw, lease_s)
+
+        async def undo_owner() -> None:
+            self.forwarded.pop(activation, None)
+            await self._delete(self._owner(target), activation)
+        return _later(undo_owner)
 
     async def renew_forwarded(self, activation: str, target: str, lease_s: float) -> None:
         kind = FaultTarget.parse(target).kind
@@ -249,6 +351,8 @@ class Supervisor:
             owners = [r.service for r in self.replicas[name] if r.service is not None]
         else:
             owners = [self._owner(target)]
+            if activation in self.forwarded:
+                self.forwarded[activation] = (target, self.forwarded[activation][1], lease_s)
         await asyncio.gather(*(self._renew(s, activation, lease_s) for s in owners))
 
     def _owner(self, target: str) -> Service:
@@ -371,6 +475,7 @@ class Supervisor:
                             "service": svc(r.service)} for r in listing]
                        for n, listing in self.replicas.items()},
             "restarts": self.restarts,
+            "scale_events": self.scale_events,
         }
 
 
@@ -432,9 +537,11 @@ def supervisor_app(sup: Supervisor) -> web.Application:
         sup.session = aiohttp.ClientSession()
         await sup.start()
         control.targets = sup.targets()
-        watcher = asyncio.create_task(sup.watch())
+        loops = [asyncio.create_task(sup.watch()),
+                 *(asyncio.create_task(sup.autoscale(name)) for name in sup.replicas)]
         yield
-        watcher.cancel()
+        for task in loops:
+            task.cancel()
         control.rollback()
         await asyncio.sleep(0)  # let the undos' requests go out
         await sup.stop()

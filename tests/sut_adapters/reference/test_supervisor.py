@@ -9,6 +9,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -263,3 +264,61 @@ def test_a_bad_scenario_or_a_busy_port_fails_fast(tmp_path: Path) -> None:
         pids = running.pids()
         stop(running.proc)
     assert gone(pids) == []
+
+
+SCALING = """
+name: scaling
+duration: 1m
+system:
+  agents:
+    w: {replicas: {initial: 1, min: 1, max: 3}, concurrency: 1, service_time: 300ms}
+  autoscaler: {metric: utilization, target: 50%, interval: 1s, scale_down_window: 2s,
+               cold_start: 500ms}
+  workflows: {flow: {steps: [w]}}
+demand: {curve: {constant: 2}}
+sla: {objective: 5s}
+"""
+
+
+def test_the_autoscaler_adds_real_replicas_under_load_and_drains_them_after(
+        tmp_path: Path) -> None:
+    running = start(tmp_path, SCALING)
+    stop_load = threading.Event()
+
+    def load() -> None:
+        while not stop_load.is_set():
+            running.flow()
+
+    workers = [threading.Thread(target=load, daemon=True) for _ in range(4)]
+    try:
+        for w in workers:
+            w.start()
+        wait_for(lambda: len(ready(running, "w")) == 3, within=20)
+        pids = {r["service"]["pid"] for r in running.state()["agents"]["w"]}
+        assert len(pids) == 3  # three real processes
+        stop_load.set()
+        for w in workers:
+            w.join(timeout=10)
+        wait_for(lambda: len(running.state()["agents"]["w"]) == 1, within=20)
+        events = running.state()["scale_events"]
+        assert max(e["desired"] for e in events) == 3
+        assert gone(sorted(pids - {running.state()["agents"]["w"][0]["service"]["pid"]})) == []
+    finally:
+        stop_load.set()
+        all_pids = running.pids()
+        stop(running.proc)
+    assert gone(all_pids) == []
+
+
+def test_a_dead_endpoint_comes_back_on_its_port_with_its_faults(ref: Running) -> None:
+    before = ref.state()["endpoints"]["m"]
+    ref.control.json("PUT", "/_squall/faults/slow", {"target": "endpoint.m", "fault": {
+        "kind": "latency", "add": "300ms"}})
+    os.kill(before["pid"], signal.SIGKILL)
+    wait_for(lambda: (m := ref.state()["endpoints"]["m"])["pid"] != before["pid"]
+             and m["alive"])
+    assert ref.state()["endpoints"]["m"]["url"] == before["url"]
+    wait_for(lambda: ref.flow()[0] == 200, within=5)
+    _status, body = ref.flow()
+    llm = [s for s in body["squall"]["spans"] if s["kind"] == "llm"]
+    assert llm[0]["end"] - llm[0]["start"] >= 0.3  # the fault came back with it
