@@ -20,6 +20,7 @@ import asyncio
 import math
 import random
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
@@ -32,11 +33,12 @@ from harness.calls.aio import run_call, run_workflow
 from harness.demand.arrivals import PRIORITIES
 from harness.outcomes import ErrorKind
 from harness.policies.balancers import Balancer, make_balancer
-from harness.policies.breaker import CircuitBreaker
+from harness.policies.breaker import BreakerState, CircuitBreaker
 from harness.policies.retry import RetryPolicy
 from harness.rng import stream
 from harness.scenario.system import AgentStep, System
 from sut_adapters.reference.client import call_json
+from sut_adapters.reference.metrics import Metric, add_metrics, counter, gauge
 from sut_adapters.reference.service import (
     LOG,
     BadRequestError,
@@ -112,6 +114,8 @@ class Orchestrator:
         self.workflow_effects: dict[str, Effects] = {}
         self.session: aiohttp.ClientSession | None = None
         self.inflight = 0
+        self.finished: dict[tuple[str, str], int] = {}  #: (workflow, outcome) → requests
+        self.seconds: dict[str, float] = {}  #: workflow → summed latency of finished ones
 
     @staticmethod
     def _breaker_log(name: str) -> Any:
@@ -231,6 +235,7 @@ def _agent_span(call: Call, replica: int, *, start: float, end: float, error: st
 
 
 _PRIORITY = {p.value: i for i, p in enumerate(PRIORITIES)}
+_BREAKER = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
 def orchestrator_app(system: System, *, seed: int, token: str,
@@ -271,6 +276,9 @@ def orchestrator_app(system: System, *, seed: int, token: str,
             err = await orch.run(req)
         finally:
             orch.inflight -= 1
+        key = (name, "ok" if err is None else err)
+        orch.finished[key] = orch.finished.get(key, 0) + 1
+        orch.seconds[name] = orch.seconds.get(name, 0.0) + time.monotonic() - req.t0
         trace = {"request_id": req.id, "workflow": name, "priority": prio_name,
                  "start": req.t0, "end": time.monotonic(), "steps": req.steps,
                  "attempts": req.attempts, "fallback": req.fallback,
@@ -291,7 +299,28 @@ def orchestrator_app(system: System, *, seed: int, token: str,
             orch.agents[name].replicas = {int(i): str(u) for i, u in listing.items()}
         return web.json_response({"ok": True})
 
+    add_metrics(app, lambda: _metrics(orch, control))
     app.router.add_post("/v1/workflows/{name}", run_request)
     app.router.add_put("/_squall/replicas", put_replicas)
     app["orchestrator"] = orch
     return app, orch
+
+
+def _metrics(orch: Orchestrator, control: FaultControl) -> Iterable[Metric]:
+    now = time.monotonic()
+    yield counter("squall_requests", "Workflow requests finished, by outcome",
+                  ["workflow", "outcome"],
+                  (([w, o], n) for (w, o), n in orch.finished.items()))
+    yield counter("squall_request_seconds", "Summed latency of finished requests",
+                  ["workflow"], (([w], t) for w, t in orch.seconds.items()))
+    yield gauge("squall_inflight_requests", "Requests in progress", [], [([], orch.inflight)])
+    yield gauge("squall_breaker_state", "Breaker per agent: 0 closed, 1 half open, 2 open",
+                ["agent"], (([a.name], _BREAKER[a.target.breaker.peek(now)])
+                            for a in orch.agents.values() if a.target.breaker is not None))
+    yield gauge("squall_replica_inflight", "Calls in flight per agent replica",
+                ["agent", "replica"], (([a.name, str(i)], n) for a in orch.agents.values()
+                                       for i, n in a.load.items()))
+    yield gauge("squall_replicas_in_rotation", "Replicas taking calls", ["agent"],
+                (([a.name], len(a.replicas)) for a in orch.agents.values()))
+    yield gauge("squall_active_faults", "Faults active here", [],
+                [([], len(control.listing()))])

@@ -28,6 +28,7 @@ import random
 import secrets
 import signal
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from harness.dists import BlockSampler
 from harness.policies.autoscaler import HpaScaler
 from harness.rng import stream
 from harness.scenario.system import ScaleMetric, System
+from sut_adapters.reference.metrics import Metric, add_metrics, counter, gauge
 from sut_adapters.reference.procs import Service, start_service, stop_service
 from sut_adapters.reference.service import (
     LOG,
@@ -479,6 +481,13 @@ class Supervisor:
         }
 
 
+def _by_kind(listing: list[dict[str, Any]]) -> list[tuple[list[str], float]]:
+    kinds: dict[str, int] = {}
+    for fault in listing:
+        kinds[fault["kind"]] = kinds.get(fault["kind"], 0) + 1
+    return [([k], n) for k, n in kinds.items()]
+
+
 def _later(undo: Any) -> Undo:
     """An undo that runs a coroutine function on the running loop."""
     return once(lambda: asyncio.get_running_loop().create_task(undo()))
@@ -547,6 +556,7 @@ def supervisor_app(sup: Supervisor) -> web.Application:
         await sup.stop()
         await sup.session.close()
 
+    add_metrics(app, lambda: _metrics(sup, control))
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/_squall/state", state)
     app.router.add_put("/_squall/faults/{id}", put_fault)
@@ -554,3 +564,17 @@ def supervisor_app(sup: Supervisor) -> web.Application:
     app.router.add_delete("/_squall/faults/{id}", delete_fault)
     app.router.add_delete("/_squall/faults", delete_all)
     return app
+
+
+def _metrics(sup: Supervisor, control: FaultControl) -> Iterable[Metric]:
+    counts: dict[tuple[str, str], int] = {}
+    for name, listing in sup.replicas.items():
+        for r in listing:
+            state = "draining" if r.draining else "away" if r.away else \
+                "ready" if r.ready else "starting"
+            counts[name, state] = counts.get((name, state), 0) + 1
+    yield gauge("squall_replicas", "Agent replicas by state", ["agent", "state"],
+                (([a, st], n) for (a, st), n in counts.items()))
+    yield counter("squall_restarts", "Processes restarted", [], [([], sup.restarts)])
+    yield gauge("squall_active_faults", "Faults active in the system", ["kind"],
+                _by_kind(control.listing()))

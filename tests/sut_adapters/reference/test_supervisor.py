@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.sut_adapters.reference.conftest import Http
 
@@ -322,3 +323,28 @@ def test_a_dead_endpoint_comes_back_on_its_port_with_its_faults(ref: Running) ->
     _status, body = ref.flow()
     llm = [s for s in body["squall"]["spans"] if s["kind"] == "llm"]
     assert llm[0]["end"] - llm[0]["start"] >= 0.3  # the fault came back with it
+
+
+def scrape(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    status, headers, raw = Http(base).call("GET", "/metrics", auth=False)
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/plain")
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(raw.decode())
+            for s in family.samples}
+
+
+def test_metrics_on_the_orchestrator_and_the_supervisor(ref: Running) -> None:
+    wait_for(lambda: len(ready(ref, "b")) == 1)
+    before = scrape(ref.orchestrator).get(
+        ("squall_requests_total", (("outcome", "ok"), ("workflow", "flow"))), 0.0)
+    assert ref.flow()[0] == 200
+    orch = scrape(ref.orchestrator)
+    assert orch[("squall_requests_total", (("outcome", "ok"), ("workflow", "flow")))] \
+        == before + 1
+    assert orch[("squall_replicas_in_rotation", (("agent", "b"),))] == 1
+    ref.control.json("PUT", "/_squall/faults/m", {"target": "endpoint.m", "fault": {
+        "kind": "latency", "add": "1ms"}})
+    sup = scrape(ref.control.base)
+    assert sup[("squall_replicas", (("agent", "b"), ("state", "ready")))] == 1
+    assert sup[("squall_active_faults", (("kind", "latency"),))] == 1
