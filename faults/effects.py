@@ -30,7 +30,7 @@ instead, and each engine applies and undoes them itself.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from faults.specs import (
     BrownoutFault,
@@ -43,7 +43,7 @@ from faults.specs import (
     RateLimitFault,
 )
 
-__all__ = ["Disturbance", "Effects", "decide", "effects_of"]
+__all__ = ["Disturbance", "Effects", "Links", "decide", "effects_of"]
 
 
 class Effects:
@@ -158,3 +158,42 @@ def decide(fx: Effects | None, rng: random.Random,
         return _FAIL[ErrorMode.ERROR]
     how = fx.error(rng)
     return _FAIL[how] if how is not None else None
+
+
+class Links:
+    """Partitions in effect, by link (the two sides' names): the newest cut of a link
+    rules while it lasts; each cut's undo restores the one before it."""
+
+    def __init__(self) -> None:
+        self._rules: dict[frozenset[str], list[tuple[CutMode, float]]] = {}
+        self.active: dict[frozenset[str], tuple[CutMode, float]] = {}
+
+    def cut(self, a: str, b: str, mode: CutMode, probability: float) -> Callable[[], None]:
+        link = frozenset((a, b))
+        rule = (mode, probability)
+        rules = self._rules.setdefault(link, [])
+        rules.append(rule)
+        self.active[link] = rule
+        done = False
+
+        def undo() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            rules.remove(rule)
+            if rules:
+                self.active[link] = rules[-1]
+            else:
+                self.active.pop(link, None)
+                self._rules.pop(link, None)
+
+        return undo
+
+    def between(self, a: str, b: str, rng: random.Random) -> CutMode | None:
+        """How a call from ``a`` to ``b`` fails because of a partition, if it does."""
+        rule = self.active.get(frozenset((a, b)))
+        if rule is None:
+            return None
+        mode, p = rule
+        return mode if p >= 1.0 or rng.random() < p else None

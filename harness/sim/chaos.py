@@ -23,7 +23,6 @@ from faults.schedule import Activation, FaultSchedule
 from faults.specs import (
     ColdStartStormFault,
     CrashFault,
-    CutMode,
     PartialOutageFault,
     PartitionFault,
     TargetKind,
@@ -48,7 +47,6 @@ class FaultInjector:
         self.workflow_index = {name: i for i, name in enumerate(workflows)}
         self.active = ActiveFaults(self._give_effects)
         self.ledger = FaultLedger()
-        self._links: dict[frozenset[str], list[tuple[CutMode, float]]] = defaultdict(list)
         self._outages: dict[str, list[float]] = defaultdict(list)  # server → shares lost
         self._rng = world.np_rng("faults/choice")
 
@@ -102,26 +100,11 @@ class FaultInjector:
     def _begin(self, act: Activation) -> Undo:
         fault, target = act.spec, act.target
         if isinstance(fault, PartitionFault):
-            return self._cut(frozenset(str(s) for s in fault.sides()),
-                             (fault.mode, fault.probability))
+            a, b = (str(side) for side in fault.sides())
+            return self.world.links.cut(a, b, fault.mode, fault.probability)
         if isinstance(fault, PartialOutageFault):
             return self._partial(act, fault)
         return self.active.apply(str(target), fault)
-
-    def _cut(self, link: frozenset[str], rule: tuple[CutMode, float]) -> Undo:
-        """Cut ``link``; the newest cut of a link rules while it lasts."""
-        rules = self._links[link]
-        rules.append(rule)
-        self.world.partitions[link] = rule
-
-        def undo() -> None:
-            rules.remove(rule)
-            if rules:
-                self.world.partitions[link] = rules[-1]
-            else:
-                self.world.partitions.pop(link, None)
-
-        return once(undo)
 
     def _give_effects(self, key: str, fx: Effects | None) -> None:
         """``ActiveFaults`` changed the effects on ``key``: hand them to the component."""

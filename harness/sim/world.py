@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from faults.effects import Effects
+from faults.effects import Effects, Links
 from faults.specs import CutMode
 from harness.dists import BlockSampler, DistSpec
 from harness.policies.breaker import BreakerState, CircuitBreaker
@@ -60,8 +60,9 @@ class World:
         self.writer = writer
         self.spans_on = scenario.records.spans
         self._span = writer.spans.append
-        #: Active network partitions: {side, side} → (mode, probability), sides as targets.
-        self.partitions: dict[frozenset[str], tuple[CutMode, float]] = {}
+        #: Active network partitions (sides as targets: ``agent.a``, ``orchestrator``).
+        self.links = Links()
+        self.partitions = self.links.active  #: {side, side} → (mode, probability)
         self.breakers: dict[str, CircuitBreaker] = {}
         #: Per-workflow (by schedule index) effects of faults targeting a workflow.
         self.workflow_effects: dict[int, Effects] = {}
@@ -81,11 +82,7 @@ class World:
 
     def cut(self, a: str, b: str) -> CutMode | None:
         """How a call from ``a`` to ``b`` fails because of a partition, if it does."""
-        rule = self.partitions.get(frozenset((a, b)))
-        if rule is None:
-            return None
-        mode, p = rule
-        return mode if p >= 1.0 or self._cut_rng.random() < p else None
+        return self.links.between(a, b, self._cut_rng)
 
     # --- randomness --------------------------------------------------------------------
 

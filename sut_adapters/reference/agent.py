@@ -26,7 +26,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from faults.specs import CutMode, ErrorMode
+from faults.active import Undo
+from faults.effects import Links
+from faults.specs import CutMode, ErrorMode, FaultSpecBase, PartitionFault
 from harness.calls import Call, Chain, Target
 from harness.calls.aio import run_call
 from harness.dists import BlockSampler
@@ -36,6 +38,7 @@ from harness.policies.retry import RetryPolicy
 from harness.rng import stream
 from harness.scenario.system import Agent, LlmCall, ToolCall
 from sut_adapters.reference.client import Answer, call_json
+from sut_adapters.reference.orchestrator import cut_call
 from sut_adapters.reference.server import Server, hang, priority_of
 from sut_adapters.reference.service import (
     LOG,
@@ -132,6 +135,14 @@ class AgentReplica(Server):
         self.llm = [_Llm(self, i, c) for i, c in enumerate(spec.llm)]
         self.tool_calls = [_Tool(self, i, t) for i, t in enumerate(spec.tools)]
         self.session: aiohttp.ClientSession | None = None
+        self.links = Links()  #: partitions between this agent and endpoints or tools
+
+    def apply_other(self, _target: str, spec: FaultSpecBase) -> Undo:
+        if not isinstance(spec, PartitionFault):
+            raise BadRequestError(f"an agent replica cannot take a {spec.kind_name()} fault",
+                                  status=422, kind="unsupported_fault")
+        a, b = (str(side) for side in spec.sides())
+        return self.links.cut(a, b, spec.mode, spec.probability)
 
     def breaker_log(self, endpoint: str) -> Any:
         def listen(now: float, old: Any, new: Any) -> None:
@@ -179,6 +190,15 @@ class AgentReplica(Server):
 
         async def attempt(call: Call) -> str | None:
             start = time.monotonic()
+            if self.links.active:
+                side = f"{'endpoint' if kind == 'llm' else 'tool'}.{call.target.name}"
+                cut = self.links.between(self.target, side, self.rng)
+                if cut is not None:
+                    err = await cut_call(cut, call.limit)
+                    work.spans.append(_span(kind, call.target.name, self.name, call.number,
+                                            start=start, end=time.monotonic(), error=err,
+                                            fallback=call.fallback))
+                    return err
             answer = await call_json(session, f"{call.target.subject}{path}", body,
                                      limit=call.limit, priority=priority)
             self._span(work, answer, kind, call, start)
@@ -232,7 +252,8 @@ def agent_app(name: str, index: int, spec: Agent, *, seed: int, token: str,
               endpoints: dict[str, str], tools: dict[str, str]
               ) -> tuple[web.Application, AgentReplica]:
     replica = AgentReplica(name, index, spec, seed=seed, endpoints=endpoints, tools=tools)
-    control = FaultControl(replica.set_effects, targets={replica.target})
+    control = FaultControl(replica.set_effects, targets={replica.target},
+                           apply_other=replica.apply_other)
     app = make_app(f"{replica.target}/{index}", token, control)
 
     async def session_ctx(_app: web.Application) -> Any:

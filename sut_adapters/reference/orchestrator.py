@@ -26,8 +26,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from faults.effects import Effects, decide
-from faults.specs import CutMode, ErrorMode
+from faults.active import Undo
+from faults.effects import Effects, Links, decide
+from faults.specs import CutMode, ErrorMode, FaultSpecBase, PartitionFault
 from harness.calls import Call, Chain, Target, WorkflowPlan, route, workflow
 from harness.calls.aio import run_call, run_workflow
 from harness.demand.arrivals import PRIORITIES
@@ -49,7 +50,7 @@ from sut_adapters.reference.service import (
     read_json,
 )
 
-__all__ = ["Orchestrator", "orchestrator_app"]
+__all__ = ["Orchestrator", "cut_call", "orchestrator_app"]
 
 DEADLINE = ErrorKind.DEADLINE.value
 UNAVAILABLE = ErrorKind.UNAVAILABLE.value
@@ -112,6 +113,7 @@ class Orchestrator:
             fallbacks = [self.agents[n].target for n in system.agents[agent.name].fallback]
             agent.chain = Chain([agent.target, *fallbacks], DEADLINE)
         self.workflow_effects: dict[str, Effects] = {}
+        self.links = Links()  #: partitions between the orchestrator and agents
         self.session: aiohttp.ClientSession | None = None
         self.inflight = 0
         self.finished: dict[tuple[str, str], int] = {}  #: (workflow, outcome) → requests
@@ -163,9 +165,23 @@ class Orchestrator:
             req.fallback = True
         return err
 
+    def apply_other(self, _target: str, spec: FaultSpecBase) -> Undo:
+        if not isinstance(spec, PartitionFault):
+            raise BadRequestError(f"the orchestrator cannot take a {spec.kind_name()} fault",
+                                  status=422, kind="unsupported_fault")
+        a, b = (str(side) for side in spec.sides())
+        return self.links.cut(a, b, spec.mode, spec.probability)
+
     async def _attempt(self, req: _Request, agent: _Agent, call: Call,
                        endpoint: str | None) -> str | None:
         start = time.monotonic()
+        if self.links.active:
+            cut = self.links.between(ORCHESTRATOR, f"agent.{agent.name}", self._fault_rng)
+            if cut is not None:
+                refused = await cut_call(cut, call.limit)
+                req.spans.append(_agent_span(call, -1, start=start, end=time.monotonic(),
+                                             error=refused))
+                return refused
         fx = self.workflow_effects.get(req.workflow)
         if fx is not None:
             err = await self._faulted(fx, call.limit)
@@ -226,6 +242,14 @@ class Orchestrator:
         return None
 
 
+async def cut_call(mode: CutMode, limit: float) -> str:
+    """A call across a partition: refused at once, or hanging until its limit."""
+    if mode is CutMode.FAIL_FAST:
+        return ErrorKind.PARTITION.value
+    await asyncio.sleep(max(limit - time.monotonic(), 0.0))
+    return ErrorKind.TIMEOUT.value
+
+
 def _agent_span(call: Call, replica: int, *, start: float, end: float, error: str | None,
                 queue_s: float = 0.0) -> dict[str, Any]:
     return {"kind": "agent", "component": call.target.name, "caller": ORCHESTRATOR,
@@ -245,7 +269,8 @@ def orchestrator_app(system: System, *, seed: int, token: str,
     for name, urls in (replicas or {}).items():
         orch.agents[name].replicas = dict(urls)
     control = FaultControl(orch.set_effects, targets={f"workflow.{w}" for w in
-                                                      system.workflows})
+                                                      system.workflows} | {ORCHESTRATOR},
+                           apply_other=orch.apply_other)
     app = make_app(ORCHESTRATOR, token, control)
 
     async def session_ctx(_app: web.Application) -> Any:

@@ -33,7 +33,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from faults.active import ActiveFaults, FaultLedger, Undo
 from faults.effects import Effects
-from faults.specs import FaultSpec, FaultSpecBase
+from faults.specs import FaultSpec, FaultSpecBase, PartitionFault, TargetKind
 
 __all__ = ["BadRequestError", "FaultControl", "authorize", "json_error", "make_app", "serve"]
 
@@ -225,20 +225,39 @@ def authorize(request: web.Request, token: str) -> None:
                               kind="unauthorized")
 
 
+def partition_caller(spec: PartitionFault) -> str:
+    """The side of a partition whose calls it cuts (the caller applies it): the
+    orchestrator for a link to an agent, the agent for a link to an endpoint or tool."""
+    a, b = spec.sides()
+    kinds = {a.kind, b.kind}
+    if TargetKind.ORCHESTRATOR in kinds and TargetKind.AGENT in kinds:
+        return "orchestrator"
+    if TargetKind.AGENT in kinds and kinds & {TargetKind.ENDPOINT, TargetKind.TOOL}:
+        return str(a if a.kind is TargetKind.AGENT else b)
+    raise BadRequestError(f"no calls go between {a} and {b}: the partition would cut "
+                          "nothing", status=422, kind="unsupported_fault")
+
+
 def parse_fault(body: dict[str, Any]) -> tuple[str, FaultSpecBase, float]:
-    """(target, spec, lease) of a ``PUT /_squall/faults/{id}`` body; 400 with the reason."""
-    target = body.get("target")
-    if not isinstance(target, str):
-        raise BadRequestError("give the fault's target, e.g. \"endpoint.frontier\"")
+    """(target, spec, lease) of a ``PUT /_squall/faults/{id}`` body; 400 with the reason.
+    A partition names its sides in ``between``; its target is the calling side."""
     spec_data = body.get("fault")
     if not isinstance(spec_data, dict):
         raise BadRequestError("give the fault spec as an object under \"fault\"")
+    partition = spec_data.get("kind") == "partition"
+    target = body.get("target")
+    if not isinstance(target, str) and not partition:
+        raise BadRequestError("give the fault's target, e.g. \"endpoint.frontier\"")
     try:
-        spec = _FAULT.validate_python({"target": target, "at": 0, **spec_data})
+        spec = _FAULT.validate_python({"at": 0, **spec_data} if partition else
+                                      {"target": target, "at": 0, **spec_data})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise BadRequestError(f"fault.{where}: {first['msg']}") from None
+    if isinstance(spec, PartitionFault):
+        target = partition_caller(spec)
+    assert isinstance(target, str)
     return target, spec, lease_of(body)
 
 

@@ -42,6 +42,7 @@ from faults.specs import (
     CrashFault,
     FaultSpecBase,
     PartialOutageFault,
+    PartitionFault,
     TargetKind,
 )
 from faults.specs import Target as FaultTarget
@@ -233,8 +234,8 @@ class Supervisor:
         new = await self._spawn(svc.kind, svc.name, spec, port=svc.port, **extra)
         owner_target = {"llm": f"endpoint.{svc.name}", "tool": f"tool.{svc.name}"}.get(svc.kind)
         for activation, (target, raw, lease) in self.forwarded.items():
-            if target == owner_target or (svc.kind == "orchestrator"
-                                          and target.startswith("workflow.")):
+            if target == owner_target or (svc.kind == "orchestrator" and (
+                    target.startswith("workflow.") or target == "orchestrator")):
                 await self._put(new, activation, target, raw, lease)
         return new
 
@@ -315,7 +316,8 @@ class Supervisor:
     # --- faults --------------------------------------------------------------------------
 
     def targets(self) -> set[str]:
-        return ({f"endpoint.{n}" for n in self.endpoints} | {f"tool.{n}" for n in self.tools}
+        return ({"orchestrator"} | {f"endpoint.{n}" for n in self.endpoints}
+                | {f"tool.{n}" for n in self.tools}
                 | {f"agent.{n}" for n in self.replicas}
                 | {f"workflow.{n}" for n in self.system.workflows})
 
@@ -360,7 +362,7 @@ class Supervisor:
     def _owner(self, target: str) -> Service:
         kind, _, name = target.partition(".")
         owner = {"endpoint": self.endpoints, "tool": self.tools}.get(kind, {}).get(name)
-        if owner is None and kind == "workflow":
+        if owner is None and (kind == "workflow" or target == "orchestrator"):
             owner = self.orchestrator
         if owner is None:
             raise BadRequestError(f"no target {target!r}", status=404, kind="unknown_target")
@@ -454,8 +456,8 @@ class Supervisor:
                     raw: dict[str, Any], lease: float) -> Undo:
         """Apply one fault activation to the running system; its undo."""
         kind = FaultTarget.parse(target).kind
-        if spec.kind_name() in PER_CALL or (isinstance(spec, PartialOutageFault)
-                                            and kind is not TargetKind.AGENT):
+        if spec.kind_name() in PER_CALL or isinstance(spec, PartitionFault) or (
+                isinstance(spec, PartialOutageFault) and kind is not TargetKind.AGENT):
             return await self.forward(activation, target, raw, lease)
         name = target.partition(".")[2]
         if isinstance(spec, CrashFault | ColdStartStormFault) and kind is TargetKind.AGENT:

@@ -348,3 +348,31 @@ def test_metrics_on_the_orchestrator_and_the_supervisor(ref: Running) -> None:
     sup = scrape(ref.control.base)
     assert sup[("squall_replicas", (("agent", "b"), ("state", "ready")))] == 1
     assert sup[("squall_active_faults", (("kind", "latency"),))] == 1
+
+
+@pytest.mark.parametrize(("between", "cut_kinds"), [
+    (["orchestrator", "agent.a"], {"agent"}),
+    (["agent.a", "endpoint.m"], {"llm", "agent"}),  # the agent's span carries the cause
+])
+def test_a_partition_cuts_only_its_link_until_removed(ref: Running, between: list[str],
+                                                      cut_kinds: set[str]) -> None:
+    wait_for(lambda: len(ready(ref, "a")) >= 1)
+    status, _ = ref.control.json("PUT", "/_squall/faults/cut", {
+        "fault": {"kind": "partition", "between": between}})
+    assert status == 201
+    status, body = ref.flow()
+    assert status == 200  # a's fallback, b, served
+    trace = body["squall"]
+    assert trace["fallback"] is True
+    cut = [s for s in trace["spans"] if s["error"] == "partition"]
+    assert {s["kind"] for s in cut} == cut_kinds
+    ref.control.json("DELETE", "/_squall/faults/cut")
+    status, body = ref.flow()
+    assert body["squall"]["fallback"] is False
+
+
+def test_a_partition_with_no_traffic_is_refused(ref: Running) -> None:
+    status, body = ref.control.json("PUT", "/_squall/faults/x", {
+        "fault": {"kind": "partition", "between": ["endpoint.m", "tool.db"]}})
+    assert status == 422
+    assert "no calls go between" in body["error"]["message"]
