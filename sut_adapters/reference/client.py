@@ -23,6 +23,7 @@ from harness.outcomes import ErrorKind
 __all__ = ["Answer", "call_json"]
 
 _KINDS = {k.value for k in ErrorKind}
+NO_LIMIT_S = 365 * 86400.0  #: a limit this far off (or infinite) needs no timer
 
 
 @dataclass
@@ -48,7 +49,7 @@ async def call_json(session: aiohttp.ClientSession, url: str, body: dict[str, An
     if left <= 0:
         return Answer(ErrorKind.TIMEOUT.value)
     try:
-        async with asyncio.timeout(left):
+        async with asyncio.timeout(left if left < NO_LIMIT_S else None):
             async with session.post(url, json=body,
                                     headers={"X-Squall-Priority": str(priority)}) as r:
                 raw = await r.read()
