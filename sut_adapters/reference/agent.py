@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from faults.active import Undo
@@ -37,7 +36,7 @@ from harness.policies.breaker import CircuitBreaker
 from harness.policies.retry import RetryPolicy
 from harness.rng import stream
 from harness.scenario.system import Agent, LlmCall, ToolCall
-from sut_adapters.reference.client import Answer, call_json
+from sut_adapters.reference.client import Answer, HttpPool, call_json
 from sut_adapters.reference.orchestrator import cut_call
 from sut_adapters.reference.server import Server, hang, priority_of
 from sut_adapters.reference.service import (
@@ -134,7 +133,7 @@ class AgentReplica(Server):
                                      stream(seed, f"agent/{name}/service/{index}")).draw
         self.llm = [_Llm(self, i, c) for i, c in enumerate(spec.llm)]
         self.tool_calls = [_Tool(self, i, t) for i, t in enumerate(spec.tools)]
-        self.session: aiohttp.ClientSession | None = None
+        self.session: HttpPool | None = None
         self.links = Links()  #: partitions between this agent and endpoints or tools
 
     def apply_other(self, _target: str, spec: FaultSpecBase) -> Undo:
@@ -257,8 +256,7 @@ def agent_app(name: str, index: int, spec: Agent, *, seed: int, token: str,
     app = make_app(f"{replica.target}/{index}", token, control)
 
     async def session_ctx(_app: web.Application) -> Any:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None)
-        replica.session = aiohttp.ClientSession(connector=connector)
+        replica.session = HttpPool()
         yield
         await replica.session.close()
 

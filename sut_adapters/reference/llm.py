@@ -151,7 +151,8 @@ def llm_app_routes(app: web.Application, llm: MockLlm) -> None:
             if how is ErrorMode.TIMEOUT:
                 return await hang(request)
             if how is ErrorMode.ERROR:
-                await asyncio.sleep(first)
+                if first > 0:
+                    await asyncio.sleep(first)
                 return json_error(500, "error", f"{llm.name} failed (injected)")
             cost = llm.price(tin, tout)
             ext = {"endpoint": llm.name, "queue_s": round(queue_s, 6), "cost": cost,
@@ -160,7 +161,8 @@ def llm_app_routes(app: web.Application, llm: MockLlm) -> None:
             if streaming:
                 return await _stream(request, model, tin, tout, first=first, whole=whole,
                                      ext=ext, malformed=how is ErrorMode.MALFORMED)
-            await asyncio.sleep(whole)
+            if whole > 0:
+                await asyncio.sleep(whole)
             if how is ErrorMode.MALFORMED:
                 return web.Response(body=b'{"id": "chatcmpl-malformed", "choices": [{"mess',
                                     content_type="application/json")

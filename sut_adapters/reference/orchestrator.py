@@ -23,7 +23,6 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from faults.active import Undo
@@ -38,7 +37,7 @@ from harness.policies.breaker import BreakerState, CircuitBreaker
 from harness.policies.retry import RetryPolicy
 from harness.rng import stream
 from harness.scenario.system import AgentStep, System
-from sut_adapters.reference.client import call_json
+from sut_adapters.reference.client import HttpPool, call_json
 from sut_adapters.reference.metrics import Metric, add_metrics, counter, gauge
 from sut_adapters.reference.service import (
     LOG,
@@ -114,7 +113,7 @@ class Orchestrator:
             agent.chain = Chain([agent.target, *fallbacks], DEADLINE)
         self.workflow_effects: dict[str, Effects] = {}
         self.links = Links()  #: partitions between the orchestrator and agents
-        self.session: aiohttp.ClientSession | None = None
+        self.session: HttpPool | None = None
         self.inflight = 0
         self.finished: dict[tuple[str, str], int] = {}  #: (workflow, outcome) → requests
         self.seconds: dict[str, float] = {}  #: workflow → summed latency of finished ones
@@ -274,7 +273,7 @@ def orchestrator_app(system: System, *, seed: int, token: str,
     app = make_app(ORCHESTRATOR, token, control)
 
     async def session_ctx(_app: web.Application) -> Any:
-        orch.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        orch.session = HttpPool()
         yield
         await orch.session.close()
 

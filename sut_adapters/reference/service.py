@@ -105,15 +105,14 @@ async def _errors(request: web.Request,
         return json_error(500, "internal", "the service failed on this request")
 
 
-async def read_json(request: web.Request, limit: int = 1 << 20) -> dict[str, Any]:
-    """The request's JSON object; :class:`BadRequestError` when it is not one."""
-    if request.content_length is not None and request.content_length > limit:
-        raise BadRequestError(f"body larger than {limit} bytes", status=413,
-                         kind="request_too_large")
-    raw = await request.content.read(limit + 1)
-    if len(raw) > limit:
-        raise BadRequestError(f"body larger than {limit} bytes", status=413,
-                         kind="request_too_large")
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object (the whole body, at most the app's ``client_max_size``);
+    :class:`BadRequestError` when it is not one."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise BadRequestError(f"body larger than {request.app._client_max_size} bytes",
+                              status=413, kind="request_too_large") from None
     try:
         body = json.loads(raw) if raw else None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

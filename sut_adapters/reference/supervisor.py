@@ -445,12 +445,12 @@ class Supervisor:
             replica.away = True
         asyncio.get_running_loop().create_task(self._publish())
 
-        def undo() -> None:
+        async def undo() -> None:
             for replica in away:
                 replica.away = False
-            asyncio.get_running_loop().create_task(self._publish())
+            await self._publish()
 
-        return once(undo)
+        return _later(undo)
 
     async def apply(self, activation: str, target: str, spec: FaultSpecBase,
                     raw: dict[str, Any], lease: float) -> Undo:
@@ -490,9 +490,24 @@ def _by_kind(listing: list[dict[str, Any]]) -> list[tuple[list[str], float]]:
     return [([k], n) for k, n in kinds.items()]
 
 
+#: Undos still being carried out by the owning processes (see :func:`_later`).
+_UNDOING: set[asyncio.Task[Any]] = set()
+
+
 def _later(undo: Any) -> Undo:
-    """An undo that runs a coroutine function on the running loop."""
-    return once(lambda: asyncio.get_running_loop().create_task(undo()))
+    """An undo that runs a coroutine function on the running loop; :func:`settled` waits
+    for it, so a DELETE answers once the owners have removed the fault."""
+    def run() -> None:
+        task = asyncio.get_running_loop().create_task(undo())
+        _UNDOING.add(task)
+        task.add_done_callback(_UNDOING.discard)
+    return once(run)
+
+
+async def settled() -> None:
+    """Wait until every undo under way has been carried out."""
+    if _UNDOING:
+        await asyncio.gather(*list(_UNDOING), return_exceptions=True)
 
 
 def _cold_start(system: System, agent: str) -> Any:
@@ -538,11 +553,14 @@ def supervisor_app(sup: Supervisor) -> web.Application:
         authorize(request, sup.token)
         if not control.end(request.match_info["id"]):
             raise BadRequestError("no such fault", status=404, kind="not_found")
+        await settled()
         return web.json_response({"removed": request.match_info["id"]})
 
     async def delete_all(request: web.Request) -> web.Response:
         authorize(request, sup.token)
-        return web.json_response({"removed": control.rollback()})
+        removed = control.rollback()
+        await settled()
+        return web.json_response({"removed": removed})
 
     async def lifecycle(_app: web.Application) -> Any:
         sup.session = aiohttp.ClientSession()
@@ -554,7 +572,7 @@ def supervisor_app(sup: Supervisor) -> web.Application:
         for task in loops:
             task.cancel()
         control.rollback()
-        await asyncio.sleep(0)  # let the undos' requests go out
+        await settled()
         await sup.stop()
         await sup.session.close()
 

@@ -52,7 +52,9 @@ def tool_app(name: str, spec: Tool, seed: int, token: str) -> tuple[web.Applicat
             how = d.error if d is not None else None
             if how is ErrorMode.TIMEOUT:
                 return await hang(request)
-            await asyncio.sleep(tool.latency(tool._latency()))
+            took = tool.latency(tool._latency())
+            if took > 0:
+                await asyncio.sleep(took)
             if how is ErrorMode.ERROR:
                 return json_error(500, "error", f"{tool.target} failed (injected)")
             cost = tool.spec.price_per_call if d is None or d.billed else 0.0
