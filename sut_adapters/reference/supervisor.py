@@ -438,12 +438,14 @@ class Supervisor:
         self.restarts += 1
         await self._start_replica(replica, cold)
 
-    def take_away(self, agent: str, spec: PartialOutageFault) -> Undo:
+    async def take_away(self, agent: str, spec: PartialOutageFault) -> Undo:
+        """Take a share of the agent's ready replicas out of rotation (they keep running,
+        unreachable); the undo puts them back."""
         ready = self.pick(agent, 10**9, ready_only=True)
         away = self.pick(agent, spec.share(len(ready)), ready_only=True)
         for replica in away:
             replica.away = True
-        asyncio.get_running_loop().create_task(self._publish())
+        await self._publish()
 
         async def undo() -> None:
             for replica in away:
@@ -464,7 +466,7 @@ class Supervisor:
             await self.crash(name, spec)
             return once(lambda: None)  # a crash is an event: there is nothing to take back
         if isinstance(spec, PartialOutageFault) and kind is TargetKind.AGENT:
-            return self.take_away(name, spec)
+            return await self.take_away(name, spec)
         raise BadRequestError(f"the reference system cannot apply a {spec.kind_name()} "
                               f"fault to {target}", status=422, kind="unsupported_fault")
 
