@@ -25,9 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
-from faults.active import Undo
 from faults.effects import Links
-from faults.specs import CutMode, ErrorMode, FaultSpecBase, PartitionFault
+from faults.specs import CutMode, ErrorMode
 from harness.calls import Call, Chain, Target
 from harness.calls.aio import run_call
 from harness.dists import BlockSampler
@@ -46,7 +45,9 @@ from sut_adapters.reference.service import (
     authorize,
     json_error,
     make_app,
+    partitions_only,
     read_json,
+    with_pool,
 )
 from sut_adapters.reference.slots import OverloadedError
 
@@ -136,12 +137,6 @@ class AgentReplica(Server):
         self.session: HttpPool | None = None
         self.links = Links()  #: partitions between this agent and endpoints or tools
 
-    def apply_other(self, _target: str, spec: FaultSpecBase) -> Undo:
-        if not isinstance(spec, PartitionFault):
-            raise BadRequestError(f"an agent replica cannot take a {spec.kind_name()} fault",
-                                  status=422, kind="unsupported_fault")
-        a, b = (str(side) for side in spec.sides())
-        return self.links.cut(a, b, spec.mode, spec.probability)
 
     def breaker_log(self, endpoint: str) -> Any:
         def listen(now: float, old: Any, new: Any) -> None:
@@ -252,15 +247,9 @@ def agent_app(name: str, index: int, spec: Agent, *, seed: int, token: str,
               ) -> tuple[web.Application, AgentReplica]:
     replica = AgentReplica(name, index, spec, seed=seed, endpoints=endpoints, tools=tools)
     control = FaultControl(replica.set_effects, targets={replica.target},
-                           apply_other=replica.apply_other)
+                           apply_other=partitions_only(replica.links, "an agent replica"))
     app = make_app(f"{replica.target}/{index}", token, control)
-
-    async def session_ctx(_app: web.Application) -> Any:
-        replica.session = HttpPool()
-        yield
-        await replica.session.close()
-
-    app.cleanup_ctx.append(session_ctx)
+    with_pool(app, lambda pool: setattr(replica, "session", pool))
 
     async def invoke(request: web.Request) -> web.StreamResponse:
         body = await read_json(request)

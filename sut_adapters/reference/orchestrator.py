@@ -25,9 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
-from faults.active import Undo
 from faults.effects import Effects, Links, decide
-from faults.specs import CutMode, ErrorMode, FaultSpecBase, PartitionFault
+from faults.specs import CutMode, ErrorMode
 from harness.calls import Call, Chain, Target, WorkflowPlan, route, workflow
 from harness.calls.aio import run_call, run_workflow
 from harness.demand.arrivals import PRIORITIES
@@ -46,7 +45,9 @@ from sut_adapters.reference.service import (
     authorize,
     json_error,
     make_app,
+    partitions_only,
     read_json,
+    with_pool,
 )
 
 __all__ = ["Orchestrator", "cut_call", "orchestrator_app"]
@@ -164,13 +165,6 @@ class Orchestrator:
             req.fallback = True
         return err
 
-    def apply_other(self, _target: str, spec: FaultSpecBase) -> Undo:
-        if not isinstance(spec, PartitionFault):
-            raise BadRequestError(f"the orchestrator cannot take a {spec.kind_name()} fault",
-                                  status=422, kind="unsupported_fault")
-        a, b = (str(side) for side in spec.sides())
-        return self.links.cut(a, b, spec.mode, spec.probability)
-
     async def _attempt(self, req: _Request, agent: _Agent, call: Call,
                        endpoint: str | None) -> str | None:
         start = time.monotonic()
@@ -269,15 +263,9 @@ def orchestrator_app(system: System, *, seed: int, token: str,
         orch.agents[name].replicas = dict(urls)
     control = FaultControl(orch.set_effects, targets={f"workflow.{w}" for w in
                                                       system.workflows} | {ORCHESTRATOR},
-                           apply_other=orch.apply_other)
+                           apply_other=partitions_only(orch.links, "the orchestrator"))
     app = make_app(ORCHESTRATOR, token, control)
-
-    async def session_ctx(_app: web.Application) -> Any:
-        orch.session = HttpPool()
-        yield
-        await orch.session.close()
-
-    app.cleanup_ctx.append(session_ctx)
+    with_pool(app, lambda pool: setattr(orch, "session", pool))
 
     async def run_request(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]

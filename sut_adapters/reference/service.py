@@ -25,15 +25,16 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
 from faults.active import ActiveFaults, FaultLedger, Undo
-from faults.effects import Effects
+from faults.effects import Effects, Links
 from faults.specs import FaultSpec, FaultSpecBase, PartitionFault, TargetKind
+from sut_adapters.reference.client import HttpPool
 
 __all__ = ["BadRequestError", "FaultControl", "authorize", "json_error", "make_app", "serve"]
 
@@ -222,6 +223,28 @@ def authorize(request: web.Request, token: str) -> None:
     if not hmac.compare_digest(given, f"Bearer {token}".encode()):
         raise BadRequestError("a bearer token is required for the control API", status=401,
                               kind="unauthorized")
+
+
+def partitions_only(links: Links, who: str) -> Callable[[str, FaultSpecBase], Undo]:
+    """``apply_other`` for a calling side: it takes partitions (into ``links``) only."""
+    def apply(_target: str, spec: FaultSpecBase) -> Undo:
+        if not isinstance(spec, PartitionFault):
+            raise BadRequestError(f"{who} cannot take a {spec.kind_name()} fault",
+                                  status=422, kind="unsupported_fault")
+        a, b = (str(side) for side in spec.sides())
+        return links.cut(a, b, spec.mode, spec.probability)
+    return apply
+
+
+def with_pool(app: web.Application, keep: Callable[[HttpPool], None]) -> None:
+    """Give the app an HTTP pool for its calls (``keep(pool)``), closed when it stops."""
+    async def pool_ctx(_app: web.Application) -> AsyncIterator[None]:
+        pool = HttpPool()
+        keep(pool)
+        yield
+        await pool.close()
+
+    app.cleanup_ctx.append(pool_ctx)
 
 
 def partition_caller(spec: PartitionFault) -> str:
