@@ -4,6 +4,7 @@ replica fault applied through the supervisor, restarts, and no orphans at the en
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import selectors
 import signal
@@ -376,3 +377,28 @@ def test_a_partition_with_no_traffic_is_refused(ref: Running) -> None:
         "fault": {"kind": "partition", "between": ["endpoint.m", "tool.db"]}})
     assert status == 422
     assert "no calls go between" in body["error"]["message"]
+
+
+def test_a_cold_start_storm_and_a_burst_of_crashes_leave_the_supervisor_standing(
+        ref: Running) -> None:
+    wait_for(lambda: len(ready(ref, "a")) == 3 and len(ready(ref, "b")) == 1)
+    before = {r["service"]["pid"] for r in ref.state()["agents"]["a"]}
+    status, _ = ref.control.json("PUT", "/_squall/faults/storm", {
+        "target": "agent.a", "fault": {"kind": "cold_start_storm", "cold_start": "500ms"}})
+    assert status == 201
+    for i in range(5):  # a burst of crashes on b, each restarting at once
+        ref.control.json("PUT", f"/_squall/faults/burst{i}", {
+            "target": "agent.b", "fault": {"kind": "crash", "restart_after": "0s"}})
+    assert ref.proc.poll() is None
+    wait_for(lambda: len(ready(ref, "a")) == 3 and len(ready(ref, "b")) == 1, within=30)
+    after = {r["service"]["pid"] for r in ref.state()["agents"]["a"]}
+    assert not before & after  # every replica of a is a new process
+    assert ref.flow()[0] == 200
+
+
+def test_the_control_api_answers_bad_requests_with_json(ref: Running) -> None:
+    for raw, status in ((b"nope", 400), (b"[]", 400), (b'{"target": "agent.a"}', 400)):
+        got, _, body = ref.control.call("PUT", "/_squall/faults/bad", raw=raw)
+        assert got == status
+        assert "error" in json.loads(body)
+    assert ref.control.json("GET", "/_squall/state")[0] == 200
