@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from harness.outcomes import ErrorKind
 
-__all__ = ["Answer", "HttpPool", "call_json"]
+__all__ = ["NO_LIMIT_S", "Answer", "HttpPool", "call_json"]
 
 _KINDS = {k.value for k in ErrorKind}
 NO_LIMIT_S = 365 * 86400.0  #: a limit this far off (or infinite) needs no timer

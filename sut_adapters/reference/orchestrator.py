@@ -36,7 +36,7 @@ from harness.policies.breaker import BreakerState, CircuitBreaker
 from harness.policies.retry import RetryPolicy
 from harness.rng import stream
 from harness.scenario.system import AgentStep, System
-from sut_adapters.reference.client import HttpPool, call_json
+from sut_adapters.reference.client import NO_LIMIT_S, HttpPool, call_json
 from sut_adapters.reference.metrics import Metric, add_metrics, counter, gauge
 from sut_adapters.reference.service import (
     LOG,
@@ -49,6 +49,7 @@ from sut_adapters.reference.service import (
     read_json,
     with_pool,
 )
+from sut_adapters.reference.slots import OverloadedError, Slots
 
 __all__ = ["Orchestrator", "cut_call", "orchestrator_app"]
 
@@ -87,8 +88,23 @@ class _Agent:
         self.chain = Chain([self.target], DEADLINE)
         self.balancer: Balancer | None = make_balancer(spec.balancer)
         self.rng = random.Random(int(stream(seed, f"agent/{name}/balance").integers(0, 2**62)))
-        self.replicas: dict[int, str] = {}  #: index → URL, ready ones only
+        self._replicas: dict[int, str] = {}  #: index → URL, ready ones only
         self.load: dict[int, int] = {}  #: calls in flight per replica
+        self.concurrency = spec.concurrency
+        #: The shared queue (``balancer: queue``, as the simulator's shared station): its
+        #: slots are every ready replica's; a call waits here, by priority, for any slot,
+        #: then goes to the least busy replica. Push balancers queue at each replica.
+        self.shared = Slots(0, spec.queue_limit) if self.balancer is None else None
+
+    @property
+    def replicas(self) -> dict[int, str]:
+        return self._replicas
+
+    @replicas.setter
+    def replicas(self, listing: dict[int, str]) -> None:
+        self._replicas = listing
+        if self.shared is not None:
+            self.shared.set_capacity(len(listing) * self.concurrency)
 
     def pick(self) -> tuple[int, str] | None:
         if not self.replicas:
@@ -182,6 +198,22 @@ class Orchestrator:
                 req.spans.append(_agent_span(call, -1, start=start, end=time.monotonic(),
                                              error=err))
                 return err
+        waited = 0.0
+        if agent.shared is not None:
+            failed = await _queue(agent.shared, req.prio, call.limit)
+            waited = time.monotonic() - start
+            if failed is not None:
+                req.spans.append(_agent_span(call, -1, start=start, end=time.monotonic(),
+                                             error=failed, queue_s=waited))
+                return failed
+        try:
+            return await self._send(req, agent, call, endpoint, start=start, waited=waited)
+        finally:
+            if agent.shared is not None:
+                agent.shared.release()
+
+    async def _send(self, req: _Request, agent: _Agent, call: Call, endpoint: str | None, *,
+                    start: float, waited: float) -> str | None:
         picked = agent.pick()
         if picked is None:
             req.spans.append(_agent_span(call, -1, start=start, end=start, error=UNAVAILABLE))
@@ -205,7 +237,7 @@ class Orchestrator:
             agent.balancer.observe(index, end - start, end)
         req.spans.append(_agent_span(call, int(work.get("replica", index)), start=start,
                                      end=end, error=answer.error,
-                                     queue_s=float(work.get("queue_s", 0.0))))
+                                     queue_s=waited + float(work.get("queue_s", 0.0))))
         req.spans.extend(work.get("spans", []))
         req.tin += int(work.get("tokens_in", 0))
         req.tout += int(work.get("tokens_out", 0))
@@ -233,6 +265,19 @@ class Orchestrator:
         if how is not None:
             return ErrorKind.ERROR.value if how is ErrorMode.ERROR else ErrorKind.MALFORMED.value
         return None
+
+
+async def _queue(slots: Slots, priority: int, limit: float) -> str | None:
+    """Wait for a shared slot until ``limit``: None once held, else why not."""
+    left = limit - time.monotonic()
+    try:
+        async with asyncio.timeout(left if left < NO_LIMIT_S else None):
+            await slots.acquire(priority)
+    except OverloadedError:
+        return ErrorKind.OVERLOADED.value
+    except TimeoutError:
+        return ErrorKind.TIMEOUT.value
+    return None
 
 
 async def cut_call(mode: CutMode, limit: float) -> str:

@@ -3,10 +3,12 @@ workflows, fallbacks, deadlines, workflow faults and the trace it answers with."
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import aiohttp
 import pytest
 
 from sut_adapters.reference.procs import Service
@@ -113,3 +115,32 @@ def test_bad_requests_and_the_replica_api(system: dict[str, Service]) -> None:
     status, _, raw = orch.call("PUT", "/_squall/replicas", {"a": {}})
     assert status == 401
     assert json.loads(raw)["error"]["type"] == "unauthorized"
+
+
+def test_a_shared_queue_spans_the_replicas_as_in_the_simulator(
+        services: Callable[..., Service]) -> None:
+    """``balancer: queue`` (the default): one queue in front of all replicas' slots, as
+    the simulator's shared station — two replicas of one slot and a queue of one: two
+    calls run, one waits for the first free slot, one is shed."""
+    system = {"agents": {"q": {"replicas": 2, "concurrency": 1, "service_time": "300ms",
+                               "queue_limit": 1}},
+              "workflows": {"w": {"steps": ["q"]}}}
+    replicas = {i: services("agent", "q", system["agents"]["q"], replica=i, endpoints={},
+                            tools={}).url for i in range(2)}
+    orch = services("orchestrator", "main", system, replicas={"q": replicas})
+
+    async def burst() -> list[tuple[int, dict[str, Any]]]:
+        async with aiohttp.ClientSession() as s:
+            async def one(delay: float) -> tuple[int, dict[str, Any]]:
+                await asyncio.sleep(delay)
+                async with s.post(f"{orch.url}/v1/workflows/w", json={}) as r:
+                    return r.status, await r.json()
+            return await asyncio.gather(*(one(0.03 * i) for i in range(4)))
+
+    answers = asyncio.run(burst())
+    assert sorted(status for status, _ in answers) == [200, 200, 200, 502]
+    shed = next(body for status, body in answers if status == 502)
+    assert shed["error"]["type"] == "overloaded"
+    waited = [body["squall"]["spans"][0]["queue_s"] for status, body in answers
+              if status == 200]
+    assert sorted(waited)[-1] == pytest.approx(0.3, abs=0.15)  # the queued one
