@@ -22,12 +22,9 @@ class Slots:
         self.capacity = capacity
         self.queue_limit = queue_limit
         self.busy = 0
+        self.waiting = 0  #: calls in the queue (cancelled ones leave it at once)
         self._heap: list[tuple[int, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
-
-    @property
-    def waiting(self) -> int:
-        return sum(1 for _, _, f in self._heap if not f.done())
 
     async def acquire(self, priority: int = 1) -> float:
         """Hold a slot; the seconds spent waiting for it. Raises :class:`OverloadedError`."""
@@ -40,11 +37,14 @@ class Slots:
         start = loop.time()
         future: asyncio.Future[None] = loop.create_future()
         heapq.heappush(self._heap, (priority, next(self._seq), future))
+        self.waiting += 1
         try:
             await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
                 self.release()  # granted as we were cancelled: pass the slot on
+            else:
+                self.waiting -= 1  # it leaves the queue; its entry is skipped later
             raise
         return loop.time() - start
 
@@ -62,4 +62,5 @@ class Slots:
             _, _, future = heapq.heappop(self._heap)
             if not future.done():
                 self.busy += 1
+                self.waiting -= 1
                 future.set_result(None)
