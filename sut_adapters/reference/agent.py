@@ -35,8 +35,7 @@ from harness.policies.breaker import CircuitBreaker
 from harness.policies.retry import RetryPolicy
 from harness.rng import stream
 from harness.scenario.system import Agent, LlmCall, ToolCall
-from sut_adapters.reference.client import Answer, HttpPool, call_json
-from sut_adapters.reference.orchestrator import cut_call
+from sut_adapters.reference.client import Answer, HttpPool, call_json, cut_call
 from sut_adapters.reference.server import Server, hang, priority_of
 from sut_adapters.reference.service import (
     LOG,

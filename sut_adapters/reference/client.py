@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from faults.specs import CutMode
 from harness.outcomes import ErrorKind
 
-__all__ = ["NO_LIMIT_S", "Answer", "HttpPool", "call_json"]
+__all__ = ["NO_LIMIT_S", "Answer", "HttpPool", "call_json", "cut_call"]
 
 _KINDS = {k.value for k in ErrorKind}
 NO_LIMIT_S = 365 * 86400.0  #: a limit this far off (or infinite) needs no timer
@@ -165,3 +166,11 @@ async def call_json(pool: HttpPool, url: str, body: dict[str, Any], *,
     else:
         kind = ErrorKind.ERROR.value
     return Answer(kind, data, retry_after, status)
+
+
+async def cut_call(mode: CutMode, limit: float) -> str:
+    """A call across a partition: refused at once, or hanging until its limit."""
+    if mode is CutMode.FAIL_FAST:
+        return ErrorKind.PARTITION.value
+    await asyncio.sleep(max(limit - time.monotonic(), 0.0))
+    return ErrorKind.TIMEOUT.value

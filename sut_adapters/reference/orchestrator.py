@@ -36,7 +36,7 @@ from harness.policies.breaker import BreakerState, CircuitBreaker
 from harness.policies.retry import RetryPolicy
 from harness.rng import stream
 from harness.scenario.system import AgentStep, System
-from sut_adapters.reference.client import NO_LIMIT_S, HttpPool, call_json
+from sut_adapters.reference.client import NO_LIMIT_S, HttpPool, call_json, cut_call
 from sut_adapters.reference.metrics import Metric, add_metrics, counter, gauge
 from sut_adapters.reference.service import (
     LOG,
@@ -51,7 +51,7 @@ from sut_adapters.reference.service import (
 )
 from sut_adapters.reference.slots import OverloadedError, Slots
 
-__all__ = ["Orchestrator", "cut_call", "orchestrator_app"]
+__all__ = ["Orchestrator", "orchestrator_app"]
 
 DEADLINE = ErrorKind.DEADLINE.value
 UNAVAILABLE = ErrorKind.UNAVAILABLE.value
@@ -278,14 +278,6 @@ async def _queue(slots: Slots, priority: int, limit: float) -> str | None:
     except TimeoutError:
         return ErrorKind.TIMEOUT.value
     return None
-
-
-async def cut_call(mode: CutMode, limit: float) -> str:
-    """A call across a partition: refused at once, or hanging until its limit."""
-    if mode is CutMode.FAIL_FAST:
-        return ErrorKind.PARTITION.value
-    await asyncio.sleep(max(limit - time.monotonic(), 0.0))
-    return ErrorKind.TIMEOUT.value
 
 
 def _agent_span(call: Call, replica: int, *, start: float, end: float, error: str | None,
