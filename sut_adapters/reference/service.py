@@ -355,7 +355,16 @@ async def _serve(app: web.Application, host: str, port: int,
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-    await runner.setup()
+    setup = asyncio.create_task(runner.setup())  # a supervisor starts its system here
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({setup, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not setup.done():  # stopped while starting: what was started is stopped
+        setup.cancel()
+        await asyncio.gather(setup, return_exceptions=True)
+        LOG.info("stopped while starting")
+        return
+    stopping.cancel()
+    setup.result()  # a start that failed raises here
     site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
     await site.start()
     bound = runner.addresses[0][1]

@@ -28,7 +28,7 @@ import random
 import secrets
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -454,6 +454,27 @@ class Supervisor:
 
         return _later(undo)
 
+    async def run(self, control: FaultControl) -> AsyncIterator[None]:
+        """The system's lifetime inside the control API's: start everything (a failed or
+        cancelled start stops what it started), watch and autoscale, then roll every
+        fault back and stop everything."""
+        self.session = aiohttp.ClientSession()
+        try:
+            await self.start()
+        except BaseException:
+            await self.session.close()
+            raise
+        control.targets = self.targets()
+        loops = [asyncio.create_task(self.watch()),
+                 *(asyncio.create_task(self.autoscale(name)) for name in self.replicas)]
+        yield
+        for task in loops:
+            task.cancel()
+        control.rollback()
+        await settled()
+        await self.stop()
+        await self.session.close()
+
     async def apply(self, activation: str, target: str, spec: FaultSpecBase,
                     raw: dict[str, Any], lease: float) -> Undo:
         """Apply one fault activation to the running system; its undo."""
@@ -564,22 +585,8 @@ def supervisor_app(sup: Supervisor) -> web.Application:
         await settled()
         return web.json_response({"removed": removed})
 
-    async def lifecycle(_app: web.Application) -> Any:
-        sup.session = aiohttp.ClientSession()
-        await sup.start()
-        control.targets = sup.targets()
-        loops = [asyncio.create_task(sup.watch()),
-                 *(asyncio.create_task(sup.autoscale(name)) for name in sup.replicas)]
-        yield
-        for task in loops:
-            task.cancel()
-        control.rollback()
-        await settled()
-        await sup.stop()
-        await sup.session.close()
-
     add_metrics(app, lambda: _metrics(sup, control))
-    app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(lambda _app: sup.run(control))
     app.router.add_get("/_squall/state", state)
     app.router.add_put("/_squall/faults/{id}", put_fault)
     app.router.add_post("/_squall/faults/{id}/renew", renew)

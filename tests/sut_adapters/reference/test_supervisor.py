@@ -413,3 +413,27 @@ def test_the_control_api_answers_bad_requests_with_json(ref: Running) -> None:
         assert got == status
         assert "error" in json.loads(body)
     assert ref.control.json("GET", "/_squall/state")[0] == 200
+
+
+def test_a_stop_while_starting_stops_what_was_started(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli.main", "reference", "up", str(path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    try:  # signal it once the first services run, before the system is up
+        wait_for(lambda: len(_services_of(proc.pid)) >= 1, within=30)
+        started = _services_of(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    finally:
+        stop(proc)
+    assert gone(started) == []
+
+
+def _services_of(parent: int) -> list[int]:
+    """The service processes ``parent`` started (each in its own session)."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(parent)], capture_output=True,
+                         text=True, check=False).stdout
+    return [int(p) for p in out.split()]
