@@ -17,19 +17,23 @@ from prometheus_client.registry import Collector
 __all__ = ["Metric", "add_metrics", "counter", "gauge"]
 
 
-def gauge(name: str, doc: str, labels: list[str],
-          values: Iterable[tuple[list[str], float]]) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, doc, labels=labels)
+def _family(cls: type[Any], name: str, doc: str, labels: list[str],
+            values: Iterable[tuple[list[str], float]]) -> Any:
+    family = cls(name, doc, labels=labels)
     for label_values, value in values:
         family.add_metric(label_values, value)
     return family
 
 
+def gauge(name: str, doc: str, labels: list[str],
+          values: Iterable[tuple[list[str], float]]) -> GaugeMetricFamily:
+    family: GaugeMetricFamily = _family(GaugeMetricFamily, name, doc, labels, values)
+    return family
+
+
 def counter(name: str, doc: str, labels: list[str],
             values: Iterable[tuple[list[str], float]]) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, doc, labels=labels)
-    for label_values, value in values:
-        family.add_metric(label_values, value)
+    family: CounterMetricFamily = _family(CounterMetricFamily, name, doc, labels, values)
     return family
 
 
