@@ -17,18 +17,32 @@ from harness.calls.workflow import Flow, Fork, Sleep
 from harness.outcomes import ErrorKind
 from harness.scenario.system import AgentStep
 
-__all__ = ["Clock", "pending", "run_call", "run_workflow"]
+__all__ = ["Clock", "pending", "run_call", "run_workflow", "sleep_on"]
 
 CIRCUIT_OPEN = ErrorKind.CIRCUIT_OPEN.value
 
 #: Seconds on the engine's clock (``loop.time``, or scenario time under a time scale).
 Clock = Callable[[], float]
 
+Sleeper = Callable[[float], Awaitable[Any]]
+
+
+async def sleep_on(clock: Clock, delay: float, sleep: Sleeper = asyncio.sleep) -> None:
+    """Sleep until ``delay`` seconds have passed on ``clock``, not just on the loop's.
+
+    Event loops round their timers (uvloop to the millisecond) and may wake a little
+    early by another clock's measure; a retry must never start before its backoff or
+    Retry-After has passed on the clock its spans are stamped with, so top up."""
+    end = clock() + delay
+    await sleep(delay)
+    while (left := end - clock()) > 0:
+        await sleep(left)
+
 
 async def run_call(call: Call, clock: Clock, attempt: Callable[[Call], Awaitable[str | None]],
                    *, refused: Callable[[Call], None] | None = None,
                    retry_after: Callable[[], float | None] = lambda: None,
-                   sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> str | None:
+                   sleep: Sleeper = asyncio.sleep) -> str | None:
     """Drive ``call`` to its end; its error or None. ``attempt(call)`` makes one attempt
     of ``call.target`` and must give up by ``call.limit``; ``refused(call)`` records an
     attempt its breaker refused; ``retry_after()`` is the last 429's Retry-After."""
@@ -41,7 +55,7 @@ async def run_call(call: Call, clock: Clock, attempt: Callable[[Call], Awaitable
                 refused(call)
             err = CIRCUIT_OPEN
         else:
-            await sleep(call.delay)
+            await sleep_on(clock, call.delay, sleep)
             act = call.slept(clock())
             continue
         act = call.outcome(clock(), err, retry_after())
@@ -49,14 +63,19 @@ async def run_call(call: Call, clock: Clock, attempt: Callable[[Call], Awaitable
 
 
 async def run_workflow(flow: Flow, call_agent: Callable[[AgentStep], Awaitable[str | None]],
-                       *, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+                       *, clock: Clock | None = None, sleep: Sleeper = asyncio.sleep
                        ) -> str | None:
     """Do what the workflow coroutine asks until it returns its error (or None).
 
     Branches of a parallel step run as tasks. Those still running when their join is
     decided run on, as abandoned work does in the simulator (the request's answer does
     not wait for them); :func:`pending` holds them until they end, so a server can
-    cancel them when it stops. Cancelling the request cancels its branches."""
+    cancel them when it stops. Cancelling the request cancels its branches. Given a
+    ``clock``, a workflow's backoff lasts at least its delay on that clock."""
+    if clock is not None:
+        def timed(delay: float, _clock: Clock = clock) -> Awaitable[None]:
+            return sleep_on(_clock, delay, sleep)
+        return await _drive(flow, call_agent, timed)
     return await _drive(flow, call_agent, sleep)
 
 
@@ -70,7 +89,7 @@ def pending() -> set[asyncio.Task[str | None]]:
 
 
 async def _drive(flow: Flow, call_agent: Callable[[AgentStep], Awaitable[str | None]],
-                 sleep: Callable[[float], Awaitable[Any]]) -> str | None:
+                 sleep: Sleeper) -> str | None:
     result: str | None = None
     while True:
         try:
@@ -89,7 +108,7 @@ async def _drive(flow: Flow, call_agent: Callable[[AgentStep], Awaitable[str | N
 
 
 async def _fork(fork: Fork, call_agent: Callable[[AgentStep], Awaitable[str | None]],
-                sleep: Callable[[float], Awaitable[Any]]) -> str | None:
+                sleep: Sleeper) -> str | None:
     decided: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
     join = fork.join
 

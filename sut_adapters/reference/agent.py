@@ -16,7 +16,6 @@ on to its end, holding its slot, as in the simulator.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 import time
@@ -45,6 +44,8 @@ from sut_adapters.reference.service import (
     json_error,
     make_app,
     partitions_only,
+    pause,
+    pause_until,
     read_json,
     with_pool,
 )
@@ -151,10 +152,10 @@ class AgentReplica(Server):
         """Service time, LLM calls, tool calls; None or the error kind."""
         service = self.latency(self._service())
         if how is ErrorMode.TIMEOUT:
-            await asyncio.sleep(max(limit - time.monotonic(), 0.0))
+            await pause_until(limit)
             return TIMEOUT
         if service > 0:
-            await asyncio.sleep(service)
+            await pause(service)
         if how is ErrorMode.ERROR:
             return ErrorKind.ERROR.value
         for llm in self.llm:

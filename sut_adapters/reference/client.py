@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from faults.specs import CutMode
+from harness.calls.aio import sleep_on
 from harness.outcomes import ErrorKind
 
 __all__ = ["NO_LIMIT_S", "Answer", "HttpPool", "call_json", "cut_call"]
@@ -172,5 +173,5 @@ async def cut_call(mode: CutMode, limit: float) -> str:
     """A call across a partition: refused at once, or hanging until its limit."""
     if mode is CutMode.FAIL_FAST:
         return ErrorKind.PARTITION.value
-    await asyncio.sleep(max(limit - time.monotonic(), 0.0))
+    await sleep_on(time.monotonic, limit - time.monotonic())
     return ErrorKind.TIMEOUT.value

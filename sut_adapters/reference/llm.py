@@ -36,7 +36,13 @@ from harness.policies.ratelimit import RateLimiter
 from harness.rng import stream
 from harness.scenario.system import Endpoint
 from sut_adapters.reference.server import Server, hang, priority_of
-from sut_adapters.reference.service import BadRequestError, FaultControl, json_error, read_json
+from sut_adapters.reference.service import (
+    BadRequestError,
+    FaultControl,
+    json_error,
+    pause,
+    read_json,
+)
 from sut_adapters.reference.slots import OverloadedError
 
 __all__ = ["MockLlm", "llm_app"]
@@ -152,7 +158,7 @@ def llm_app_routes(app: web.Application, llm: MockLlm) -> None:
                 return await hang(request)
             if how is ErrorMode.ERROR:
                 if first > 0:
-                    await asyncio.sleep(first)
+                    await pause(first)
                 return json_error(500, "error", f"{llm.name} failed (injected)")
             cost = llm.price(tin, tout)
             ext = {"endpoint": llm.name, "queue_s": round(queue_s, 6), "cost": cost,
@@ -162,7 +168,7 @@ def llm_app_routes(app: web.Application, llm: MockLlm) -> None:
                 return await _stream(request, model, tin, tout, first=first, whole=whole,
                                      ext=ext, malformed=how is ErrorMode.MALFORMED)
             if whole > 0:
-                await asyncio.sleep(whole)
+                await pause(whole)
             if how is ErrorMode.MALFORMED:
                 return web.Response(body=b'{"id": "chatcmpl-malformed", "choices": [{"mess',
                                     content_type="application/json")

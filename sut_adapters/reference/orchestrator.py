@@ -46,6 +46,8 @@ from sut_adapters.reference.service import (
     json_error,
     make_app,
     partitions_only,
+    pause,
+    pause_until,
     read_json,
     with_pool,
 )
@@ -156,7 +158,7 @@ class Orchestrator:
             return await self.call_agent(req, step.agent)
 
         flow = workflow(self.plan, req.workflow, req, time.monotonic)
-        return await run_workflow(flow, call_agent)
+        return await run_workflow(flow, call_agent, clock=time.monotonic)
 
     async def call_agent(self, req: _Request, name: str) -> str | None:
         routed, endpoint = route(self.system.agents, name, req.prio)
@@ -250,17 +252,17 @@ class Orchestrator:
         if d is not None and d.refuse is not None:
             if d.refuse is CutMode.FAIL_FAST:
                 return UNAVAILABLE
-            await asyncio.sleep(max(limit - time.monotonic(), 0.0))
+            await pause_until(limit)
             return ErrorKind.TIMEOUT.value
         delay = fx.latency(0.0, self._fault_rng)
         if delay > 0:
             if time.monotonic() + delay >= limit:
-                await asyncio.sleep(max(limit - time.monotonic(), 0.0))
+                await pause_until(limit)
                 return ErrorKind.TIMEOUT.value
-            await asyncio.sleep(delay)
+            await pause(delay)
         how = d.error if d is not None else None
         if how is ErrorMode.TIMEOUT:
-            await asyncio.sleep(max(limit - time.monotonic(), 0.0))
+            await pause_until(limit)
             return ErrorKind.TIMEOUT.value
         if how is not None:
             return ErrorKind.ERROR.value if how is ErrorMode.ERROR else ErrorKind.MALFORMED.value

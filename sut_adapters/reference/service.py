@@ -34,9 +34,11 @@ from pydantic import TypeAdapter, ValidationError
 from faults.active import ActiveFaults, FaultLedger, Undo
 from faults.effects import Effects, Links
 from faults.specs import FaultSpec, FaultSpecBase, PartitionFault, TargetKind
+from harness.calls.aio import sleep_on
 from sut_adapters.reference.client import HttpPool
 
-__all__ = ["BadRequestError", "FaultControl", "authorize", "json_error", "make_app", "serve"]
+__all__ = ["BadRequestError", "FaultControl", "authorize", "json_error", "make_app", "pause",
+           "pause_until", "serve"]
 
 CONTROL = "/_squall"
 #: Fault kinds that disturb each call (through ``faults.effects``), not capacity.
@@ -52,6 +54,18 @@ class BadRequestError(ValueError):
     def __init__(self, message: str, *, status: int = 400, kind: str = "invalid_request"):
         super().__init__(message)
         self.status, self.kind = status, kind
+
+
+async def pause(seconds: float) -> None:
+    """Take ``seconds`` of service time, measured on ``time.monotonic()`` (the clock the
+    spans are stamped with; the event loop's timers alone may end a millisecond early)."""
+    if seconds > 0:
+        await sleep_on(time.monotonic, seconds)
+
+
+async def pause_until(limit: float) -> None:
+    """Wait until the ``time.monotonic()`` instant ``limit`` (an attempt's give-up time)."""
+    await pause(limit - time.monotonic())
 
 
 def json_error(status: int, kind: str, message: str,

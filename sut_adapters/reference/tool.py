@@ -4,8 +4,6 @@ disturbed by the active faults exactly as the simulator's tools are."""
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from faults.specs import ErrorMode
@@ -13,7 +11,7 @@ from harness.dists import BlockSampler
 from harness.rng import stream
 from harness.scenario.system import Tool
 from sut_adapters.reference.server import Server, hang, priority_of
-from sut_adapters.reference.service import FaultControl, json_error, make_app
+from sut_adapters.reference.service import FaultControl, json_error, make_app, pause
 from sut_adapters.reference.slots import OverloadedError
 
 __all__ = ["ToolServer", "tool_app"]
@@ -54,7 +52,7 @@ def tool_app(name: str, spec: Tool, seed: int, token: str) -> tuple[web.Applicat
                 return await hang(request)
             took = tool.latency(tool._latency())
             if took > 0:
-                await asyncio.sleep(took)
+                await pause(took)
             if how is ErrorMode.ERROR:
                 return json_error(500, "error", f"{tool.target} failed (injected)")
             cost = tool.spec.price_per_call if d is None or d.billed else 0.0

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from harness.calls import Call, Chain, Target, WorkflowPlan, workflow
-from harness.calls.aio import run_call, run_workflow
+from harness.calls.aio import run_call, run_workflow, sleep_on
 from harness.policies.retry import RetryPolicy
 from harness.scenario.system import AgentStep, Retry, Workflow
 from tests.harness.calls.test_workflow import TABLE, Loop, Req, parallel, scripted
@@ -93,6 +93,40 @@ def test_a_call_retries_and_falls_back_on_the_wall_clock() -> None:
     assert err is None
     assert seen == [("big", 1), ("big", 2), ("small", 1)]
     assert took == pytest.approx(4.0, abs=SLACK)  # 1 + backoff 1 + 1 + 1
+
+
+def test_a_retry_never_starts_before_its_delay_on_the_callers_clock() -> None:
+    """uvloop rounds timers to the millisecond, so a sleep can end a little early by
+    ``time.monotonic()``; the backoff is measured on the caller's clock all the same."""
+    now = [0.0]
+    naps: list[float] = []
+
+    async def early(delay: float) -> None:  # wakes 1 ms early, never less than 0.1 ms
+        naps.append(delay)
+        now[0] += max(delay - 0.001, 0.0001)
+
+    async def main() -> list[float]:
+        policy = RetryPolicy(Retry.model_validate(
+            {"attempts": 3, "base": 0.3, "jitter": "none", "on": ["error"]}))
+        starts: list[float] = []
+
+        async def attempt(call: Call) -> str | None:
+            starts.append(now[0])
+            return "error"
+
+        await run_call(Call(Chain([Target("big", retry=policy)], "deadline"), 100.0),
+                       lambda: now[0], attempt, sleep=early)
+        return starts
+
+    starts = asyncio.run(main())
+    assert len(starts) == 3
+    assert starts[1] - starts[0] >= 0.3
+    assert starts[2] - starts[1] >= 0.6
+    assert len(naps) > 2  # it did top up
+
+    now[0], naps[:] = 0.0, []
+    asyncio.run(sleep_on(lambda: now[0], 0.25, early))
+    assert now[0] >= 0.25
 
 
 def test_a_cancelled_request_cancels_its_branches() -> None:
