@@ -3,7 +3,7 @@
 Two engines share everything else (scenario, schedule, records, scoring, reports):
 
 - ``sim``: the SimPy discrete-event simulator (:mod:`harness.sim.engine`);
-- ``live``: the Locust driver against a running system (not in this version).
+- ``live``: the Locust driver against a running system (:mod:`harness.live.engine`).
 
 An engine is looked up by :class:`Mode` in a registry of lazy factories, so choosing one
 imports only it (Locust patches the interpreter at import: it must never load unasked).
@@ -13,12 +13,13 @@ A mode with no engine registered is refused as bad input (exit 2), naming what i
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.errors import InputError
+from harness.outcomes import RunStatus
 
 if TYPE_CHECKING:
     from harness.demand.arrivals import ArrivalSchedule
@@ -45,6 +46,8 @@ class EngineResult:
     completed: int  #: requests that ended (ok or not) before the run ended
     dropped: int  #: still unanswered at the end, or never sent
     elapsed_s: float  #: scenario time the engine covered, drain included
+    status: RunStatus = RunStatus.COMPLETE  #: aborted by a stop condition, failed …
+    meta: dict[str, Any] = field(default_factory=dict)  #: more for run.json
 
 
 class Engine(Protocol):
@@ -54,15 +57,17 @@ class Engine(Protocol):
     mode: Mode
 
     def run(self, scenario: Scenario, schedule: ArrivalSchedule, writer: RunWriter,
-            seed: int, *, progress: Progress | None = None) -> EngineResult:
-        """Run to the end (or raise: ``KeyboardInterrupt`` stops it, records kept)."""
+            seed: int, *, progress: Progress | None = None,
+            options: Mapping[str, Any] | None = None) -> EngineResult:
+        """Run to the end (or raise: ``KeyboardInterrupt`` stops it, records kept).
+        ``options`` are the engine's own (a live run's control token, say)."""
         ...
 
 
 #: Mode → "module:attribute" of a zero-argument engine factory, imported on first use.
-_REGISTRY: dict[Mode, str] = {Mode.SIM: "harness.sim.engine:SimEngine"}
-_WHY_NOT = {Mode.LIVE: "the live engine is not available in this version: run with "
-                       "--mode sim"}
+_REGISTRY: dict[Mode, str] = {Mode.SIM: "harness.sim.engine:SimEngine",
+                              Mode.LIVE: "harness.live.engine:LiveEngine"}
+_WHY_NOT: dict[Mode, str] = {}
 
 
 def register(mode: Mode, factory: str) -> None:

@@ -13,7 +13,7 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -173,10 +173,11 @@ def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None
             overrides: Sequence[str] = (), gates: Sequence[Gate] = (),
             command: Sequence[str] | None = None, report: Reporter | None = None,
             warmup: float = 0.0, overwrite: bool = False, progress: bool = True,
-            attribute: bool = False) -> Summary:
+            attribute: bool = False, options: Mapping[str, Any] | None = None) -> Summary:
     """Run ``scenario`` in ``mode`` into ``out``; return its scored summary. With
     ``attribute``, each fault whose impact overlaps another's is also attributed by a
-    counterfactual: the same run (seed, arrivals) without that fault."""
+    counterfactual: the same run (seed, arrivals) without that fault. ``options`` go to
+    the engine (a live run's control token, its web UI port)."""
     engine = engine_for(mode)
     seed = scenario.seed if seed is None else seed
     if seed != scenario.seed:
@@ -189,17 +190,18 @@ def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None
                 warmup_s=warmup)
     writer = RunWriter(out, meta)
     started = time.perf_counter()
+    shown = _Progress(scenario.name, "ran" if mode == "live" else "simulated") \
+        if progress else None
     try:
-        result = engine.run(scenario, schedule, writer, seed,
-                            progress=_Progress(scenario.name) if progress else None)
+        result = engine.run(scenario, schedule, writer, seed, progress=shown, options=options)
     except KeyboardInterrupt:  # SIGINT, and SIGTERM (the CLI turns it into one)
         writer.close(RunStatus.INTERRUPTED, elapsed_s=round(time.perf_counter() - started, 3))
         raise
     except BaseException:
         writer.close(RunStatus.FAILED, elapsed_s=round(time.perf_counter() - started, 3))
         raise
-    writer.close(RunStatus.COMPLETE, elapsed_s=round(time.perf_counter() - started, 3),
-                 completed=result.completed, dropped=result.dropped)
+    writer.close(result.status, elapsed_s=round(time.perf_counter() - started, 3),
+                 completed=result.completed, dropped=result.dropped, **result.meta)
     summary = rescore(out, gates=gates, report=None if attribute else report,
                       scenario=scenario, warmup=warmup)
     if not attribute:
@@ -228,8 +230,8 @@ class _Progress:
     """Says how far a long run is, on stderr, every ``every`` seconds after the first
     ``every`` (a short run says nothing)."""
 
-    def __init__(self, name: str, every: float = 10.0) -> None:
-        self.name, self.every = name, every
+    def __init__(self, name: str, verb: str = "simulated", every: float = 10.0) -> None:
+        self.name, self.verb, self.every = name, verb, every
         self.started = self.last = time.monotonic()
 
     def __call__(self, done: float, total: float) -> None:
@@ -239,7 +241,7 @@ class _Progress:
         self.last = now
         from harness.units import format_duration
 
-        print(f"  {self.name}: simulated {format_duration(done)} of {format_duration(total)} "
+        print(f"  {self.name}: {self.verb} {format_duration(done)} of {format_duration(total)} "
               f"({100 * done / total:.0f}%) in {now - self.started:.0f} s",
               file=sys.stderr, flush=True)
 

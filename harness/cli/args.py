@@ -6,6 +6,7 @@ Usage errors exit 2 (``EXIT_INVALID``), like every other kind of bad input.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -58,6 +59,16 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
 def _add_cluster(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cluster", metavar="tcp://HOST:PORT",
                    help="run replications or sweep points on a Dask cluster's workers "
@@ -105,6 +116,21 @@ def _run_parser(r: argparse.ArgumentParser) -> None:
     _add_gates(r)
     r.add_argument("--no-report", action="store_true", help="skip report.html")
     r.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
+    live = r.add_argument_group("live mode")
+    live.add_argument("--target", metavar="URL",
+                      help="drive a running reference system at its control URL (what "
+                           "`squall reference up` prints); default: start one from the "
+                           "scenario's system and stop it after")
+    live.add_argument("--token", help="the target's control token (default $SQUALL_TOKEN)")
+    live.add_argument("--time-scale", type=_positive_float, metavar="K",
+                      help="play the scenario K times faster (every time divided by K, "
+                           "every rate times K); records stay in scenario time")
+    live.add_argument("--allow-host", dest="allow_hosts", action="append", default=[],
+                      metavar="HOST", help="let --target be this host outside loopback "
+                                           "(repeatable)")
+    live.add_argument("--web", type=int, nargs="?", const=8089, metavar="PORT",
+                      help="serve Locust's web UI on 127.0.0.1:PORT during the run "
+                           "(default port 8089)")
     _add_set(r)
 
 

@@ -138,6 +138,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise InputError(f"{format_duration(args.warmup)} is not shorter than the run "
                          f"({format_duration(scenario.duration)}): nothing would be scored",
                          source="--warmup")
+    scenario = _live_options(args, scenario)
     out = args.out or default_out_dir(scenario)
     common: dict[str, Any] = {
         "mode": args.mode, "out": out, "seed": args.seed,
@@ -161,7 +162,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 pool.close()
         else:
             summary = execute(scenario, report=None if args.no_report else render,
-                              attribute=args.attribute, **common)
+                              attribute=args.attribute, options=_engine_options(args),
+                              **common)
     except KeyboardInterrupt:
         if (out / "run.json").exists():
             print(f"squall: the partial run is in {out}: `squall report {out}` scores what "
@@ -174,6 +176,48 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"report    {report}")
     _ci_outputs(args, summary, report)
     return EXIT[summary.verdict]
+
+
+def _live_options(args: argparse.Namespace, scenario: Scenario) -> Scenario:
+    """--target, --time-scale and --allow-host go into the scenario's ``live`` section
+    (so run.json's scenario says how the run was driven); they need --mode live."""
+    given = {"--target": args.target, "--time-scale": args.time_scale,
+             "--allow-host": args.allow_hosts or None, "--web": args.web, "--token": args.token}
+    if args.mode != "live":
+        for flag, value in given.items():
+            if value is not None:
+                raise InputError("is an option of --mode live", source=flag)
+        return scenario
+    if args.replications > 1:
+        raise InputError("a live run is one run: replications are for --mode sim",
+                         source="--replications")
+    if args.attribute:
+        raise InputError("counterfactual attribution re-runs the scenario: --mode sim only",
+                         source="--attribute")
+    update: dict[str, Any] = {}
+    if args.target is not None:
+        update["target"] = args.target
+    if args.time_scale is not None:
+        update["time_scale"] = args.time_scale
+    if args.allow_hosts:
+        update["allow_hosts"] = [*scenario.live.allow_hosts, *args.allow_hosts]
+    if not update:
+        return scenario
+    from pydantic import ValidationError
+
+    from harness.scenario.live import Live
+
+    try:
+        live = Live.model_validate({**scenario.live.model_dump(by_alias=True), **update})
+    except ValidationError as exc:
+        raise InputError(exc.errors()[0]["msg"], source="--target") from None
+    return scenario.model_copy(update={"live": live})
+
+
+def _engine_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    if args.mode != "live":
+        return None
+    return {"token": args.token or os.environ.get("SQUALL_TOKEN"), "web_port": args.web}
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

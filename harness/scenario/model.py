@@ -14,6 +14,7 @@ from faults.specs import FaultSpec, FaultSpecBase
 from harness.gates.spec import Gate, parse_gate
 from harness.scenario.checks import cross_reference
 from harness.scenario.demand import Demand
+from harness.scenario.live import Live, StopCondition
 from harness.scenario.system import System
 from harness.spec import Name, Spec
 from harness.units import Fraction, NonNegFloat, PositiveDuration
@@ -85,6 +86,8 @@ class Scenario(Spec):
     gates: list[GateText] = Field(default_factory=list)
     cost: Cost = Cost()
     records: Records = Records()
+    live: Live = Live()  #: how ``--mode live`` drives the system (ignored by sim)
+    stop_conditions: list[StopCondition] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod

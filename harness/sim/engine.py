@@ -4,7 +4,7 @@ schedule, apply faults, autoscale, sample the system state, drain, write the rec
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from typing import Any
 
 import simpy
@@ -177,5 +177,6 @@ class SimEngine:
     mode = Mode.SIM
 
     def run(self, scenario: Scenario, schedule: ArrivalSchedule, writer: RunWriter,
-            seed: int, *, progress: Progress | None = None) -> EngineResult:
+            seed: int, *, progress: Progress | None = None,
+            options: Mapping[str, Any] | None = None) -> EngineResult:
         return simulate(scenario, schedule, writer, seed, progress)

@@ -64,6 +64,13 @@ def main(argv: list[str] | None = None) -> None:
         app, _ = orchestrator_app(System.model_validate(config["spec"]),
                                   seed=int(config.get("seed", 0)), token=config["token"],
                                   replicas=replicas)
+    elif kind == "supervisor":  # the whole system: it starts (and stops) the others
+        from harness.scenario.system import System
+        from sut_adapters.reference.supervisor import Supervisor, supervisor_app
+
+        sup = Supervisor(System.model_validate(config["spec"]), seed=int(config.get("seed", 0)),
+                         token=config["token"], workdir=args.config.parent)
+        app = supervisor_app(sup)
     else:
         raise SystemExit(f"squall reference: no service kind {kind!r}")
     serve(app, host=config.get("host", "127.0.0.1"), port=int(config.get("port", 0)))

@@ -1,0 +1,377 @@
+"""``--mode live``: the scenario's arrivals as real HTTP traffic, its faults applied on
+schedule, the same records as the simulator — in scenario seconds.
+
+The engine runs in plain Python (no gevent). It starts (or attaches to) the target,
+starts the driver process (:mod:`harness.live.driver`) with the schedule at wall offsets
+``t / K``, and then, in one loop: turns the driver's results into request and span rows,
+applies and removes faults when due (each under a lease it renews while alive, so a
+killed engine still leaves the system restored), samples the system's state, checks the
+stop conditions, and flushes the records at least once a second. Whatever ends the run —
+its end, a stop condition, Ctrl-C or SIGTERM, an error — every active fault is rolled
+back and every process it started is stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faults.schedule import Activation, FaultSchedule
+from harness.demand.arrivals import PRIORITIES, ArrivalSchedule
+from harness.engines import EngineResult, Mode, Progress
+from harness.errors import InputError
+from harness.live.channel import FrameReader
+from harness.live.health import Health
+from harness.live.stops import StopWatch
+from harness.live.target import Target, TargetError, open_target
+from harness.outcomes import ErrorKind, Outcome, RunStatus, outcome_of
+from harness.records.writer import RunWriter
+from harness.scenario.model import Scenario
+from harness.scenario.timescale import time_scaled
+
+__all__ = ["LiveEngine", "LiveRunError"]
+
+START_MARGIN_S = 0.5  #: from "driver ready" to the first arrival's time
+TICK_S = 0.1  #: the loop's longest sleep
+DRIVER_READY_S = 60.0
+
+
+class LiveRunError(Exception):
+    """The live run broke down (the driver died, the target stopped answering)."""
+
+
+@dataclass(frozen=True)
+class _Due:
+    wall: float
+    start: bool
+    act: Activation
+
+
+class LiveEngine:
+    """The live driver behind the engine seam (:mod:`harness.engines`)."""
+
+    mode = Mode.LIVE
+
+    def run(self, scenario: Scenario, schedule: ArrivalSchedule, writer: RunWriter,
+            seed: int, *, progress: Progress | None = None,
+            options: Mapping[str, Any] | None = None) -> EngineResult:
+        opts = dict(options or {})
+        live = scenario.live
+        why = live.check_target()
+        if why is not None:
+            raise InputError(why, source="live.target")
+        try:
+            target = open_target(opts.get("adapter", "reference"), scenario, url=live.target,
+                                 token=opts.get("token"), time_scale=live.time_scale)
+        except TargetError as exc:
+            raise InputError(str(exc), source=live.target or "the reference system") \
+                from None
+        try:
+            return _Run(scenario, schedule, writer, target, progress=progress, opts=opts).run()
+        finally:
+            target.close()
+
+
+class _Run:
+    def __init__(self, scenario: Scenario, schedule: ArrivalSchedule, writer: RunWriter,
+                 target: Target, *, progress: Progress | None, opts: dict[str, Any]) -> None:
+        self.scenario, self.schedule, self.writer, self.target = scenario, schedule, writer, target
+        self.live = scenario.live
+        self.k = self.live.time_scale
+        self.progress, self.opts = progress, opts
+        self.t0 = 0.0
+        self.times = schedule.times
+        self.wf_names = schedule.workflows
+        self.prio_names = [p.value for p in PRIORITIES]
+        self.wf = schedule.workflow
+        self.prio = schedule.priority
+        self.done = np.zeros(len(schedule), dtype=bool)
+        self.completed = self.dropped = 0
+        self.lags = array("d")  #: send lag of every sent request, wall seconds
+        self.health = Health(self.live.max_send_lag)
+        self.stops = StopWatch(scenario.stop_conditions)
+        self.active: dict[str, Activation] = {}
+        self.status = RunStatus.COMPLETE
+        self.reason: str | None = None
+        self.driver_end: dict[str, Any] = {}
+        self.spans = scenario.records.spans
+
+    # --- time --------------------------------------------------------------------------
+
+    def now_s(self) -> float:
+        """Scenario seconds since the run started."""
+        return (time.monotonic() - self.t0) * self.k
+
+    # --- the run -----------------------------------------------------------------------
+
+    def run(self) -> EngineResult:
+        from harness.sim.engine import default_drain  # the same drain as the simulator
+
+        drain = default_drain(self.scenario)
+        with tempfile.TemporaryDirectory(prefix="squall-driver-") as tmp:
+            driver = self._start_driver(Path(tmp), drain)
+            try:
+                self._loop(driver)
+            except LiveRunError as exc:  # the records so far are kept: a partial run
+                self.status, self.reason = RunStatus.FAILED, str(exc)
+                print(f"squall: the live run broke off: {exc}", file=sys.stderr, flush=True)
+                self._stop_driver(driver, hard=True)
+            except BaseException:
+                self._stop_driver(driver, hard=True)
+                raise
+            finally:
+                self._rollback()
+            self._stop_driver(driver, hard=False)
+        unrecorded = np.flatnonzero(~self.done)
+        for rid in unrecorded.tolist():  # the driver never said: dropped
+            self._dropped(rid, None)
+        self.writer.event(self.now_s(), "run_end", completed=self.completed,
+                          dropped=self.dropped)
+        summary = self.health.summary(self.k)
+        meta: dict[str, Any] = {"generator": {**summary, **self.driver_end},
+                                "time_scale": self.k}
+        if self.reason is not None:
+            meta["stopped_by" if self.status is RunStatus.ABORTED else "failure"] = self.reason
+        return EngineResult(len(self.schedule), self.completed, self.dropped,
+                            self.now_s(), status=self.status, meta=meta)
+
+    def _start_driver(self, tmp: Path, drain: float) -> subprocess.Popen[bytes]:
+        request = self.target.request(self.wf_names)
+        offsets = self.times / self.k
+        np.savez(tmp / "arrays.npz", ids=np.arange(len(offsets), dtype=np.int64),
+                 offsets=offsets, wf=self.wf, prio=self.prio)
+        last = float(offsets[-1]) if len(offsets) else 0.0
+        job = {"url": self.target.url, "paths": request.paths, "names": list(self.wf_names),
+               "priorities": self.prio_names, "body": request.body,
+               "headers": request.headers, "arrays": str(tmp / "arrays.npz"),
+               "max_inflight": self.live.max_inflight,
+               "end_s": max(last, self.scenario.duration / self.k) + drain / self.k,
+               "web_port": self.opts.get("web_port")}
+        (tmp / "job.json").write_text(json.dumps(job), encoding="utf-8")
+        proc = subprocess.Popen([sys.executable, "-m", "harness.live.driver",
+                                 str(tmp / "job.json")], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, start_new_session=True)
+        self.reader = FrameReader()
+        deadline = time.monotonic() + DRIVER_READY_S
+        while True:
+            kind = self._read(proc, deadline - time.monotonic(), expect_ready=True)
+            if kind == b"R":
+                break
+            if time.monotonic() > deadline:
+                self._stop_driver(proc, hard=True)
+                raise LiveRunError(f"the load driver was not ready within {DRIVER_READY_S:g} s")
+        return proc
+
+    def _read(self, proc: subprocess.Popen[bytes], wait: float,
+              expect_ready: bool = False) -> bytes | None:
+        """Read what the driver sent within ``wait`` seconds; the last frame kind."""
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        ready, _, _ = select.select([fd], [], [], max(wait, 0.0))
+        if not ready:
+            return None
+        data = os.read(fd, 1 << 20)
+        if not data:
+            code = proc.wait(timeout=5)
+            raise LiveRunError(f"the load driver stopped (exit code {code}) before it "
+                               "finished")
+        last = None
+        for kind, payload in self.reader.feed(data):
+            last = kind
+            if kind == b"B":
+                self._results(payload)
+            elif kind == b"E":
+                self.driver_end = dict(payload)
+            elif kind == b"R" and not expect_ready:
+                continue
+        return last
+
+    def _loop(self, driver: subprocess.Popen[bytes]) -> None:
+        assert driver.stdin is not None
+        self.t0 = time.monotonic() + START_MARGIN_S
+        driver.stdin.write(f"GO {self.t0!r}\n".encode())
+        driver.stdin.flush()
+        dues = self._fault_timeline()
+        lease = self.live.lease
+        renew_every = lease / 3
+        next_renew = self.t0 + renew_every
+        step = self.scenario.records.step / self.k
+        next_sample = self.t0
+        total = self.scenario.duration
+        stopped = False
+        while True:
+            now = time.monotonic()
+            wait = min(TICK_S, next_sample - now, (dues[0].wall - now) if dues else TICK_S)
+            if self._read(driver, wait) == b"E" or self.driver_end:
+                break
+            now = time.monotonic()
+            while dues and dues[0].wall <= now:
+                self._fault(dues.pop(0), lease)
+            if now >= next_renew:
+                for fault_id in list(self.active):
+                    self._renew(fault_id, lease)
+                next_renew = now + renew_every
+            if now >= next_sample:
+                self._sample()
+                next_sample += step
+                if next_sample < now:
+                    next_sample = now + step
+            if not stopped:
+                fired = self.stops.check(self.now_s())
+                if fired is not None:
+                    stopped = True
+                    self.status, self.reason = RunStatus.ABORTED, fired
+                    self.writer.event(self.now_s(), "abort", reason=fired)
+                    driver.stdin.write(b"STOP\n")
+                    driver.stdin.flush()
+            if self.progress is not None:
+                self.progress(min(self.now_s(), total), total)
+            self.writer.tick()
+
+    # --- results -----------------------------------------------------------------------
+
+    def _results(self, batch: list[tuple[Any, ...]]) -> None:
+        t0, k = self.t0, self.k
+        for rid, sent, end, status, body, transport in batch:
+            if self.done[rid]:
+                continue
+            if status == -1:
+                self._dropped(rid, sent)
+                continue
+            self.done[rid] = True
+            intended = float(self.times[rid])
+            lag = sent - t0 - intended / k
+            self.lags.append(lag)
+            sent_s, end_s = (sent - t0) * k, (end - t0) * k
+            self.health.add(sent_s, lag)
+            try:
+                ans = self.target.answer(status, body, transport, t0, k)
+            except (TargetError, ValueError, TypeError, KeyError) as exc:
+                raise LiveRunError(f"cannot read the system's answer to request {rid}: "
+                                   f"{exc}") from None
+            if ans.error is None:
+                outcome, kind = Outcome.OK.value, None
+            else:
+                outcome, kind = outcome_of(ErrorKind(ans.error)).value, ans.error
+            latency = end_s - intended
+            self.writer.requests.append((
+                rid, self.wf_names[self.wf[rid]], self.prio_names[self.prio[rid]], intended,
+                sent_s, end_s, latency, outcome, kind, ans.attempts, ans.steps, ans.fallback,
+                ans.tokens_in, ans.tokens_out, ans.cost, None))
+            if self.spans:
+                append = self.writer.spans.append
+                for span in ans.spans:
+                    append((rid, *span))
+            self.completed += 1
+            self.stops.add(end_s, outcome != Outcome.OK.value, latency)
+
+    def _dropped(self, rid: int, sent: float | None) -> None:
+        self.done[rid] = True
+        intended = float(self.times[rid])
+        sent_s = None if sent is None else (sent - self.t0) * self.k
+        self.writer.requests.append((
+            rid, self.wf_names[self.wf[rid]], self.prio_names[self.prio[rid]], intended,
+            sent_s, None, None, Outcome.DROPPED.value, None, 0, 0, False, 0, 0, 0.0, None))
+        self.dropped += 1
+        self.stops.add(intended, True, None)
+
+    # --- faults ------------------------------------------------------------------------
+
+    def _fault_timeline(self) -> list[_Due]:
+        dues: list[_Due] = []
+        for act in FaultSchedule(self.scenario.fault_list):
+            dues.append(_Due(self.t0 + act.start / self.k, True, act))
+            if act.end is not None and act.end < self.scenario.duration:
+                dues.append(_Due(self.t0 + act.end / self.k, False, act))
+        dues.sort(key=lambda d: (d.wall, d.start))
+        return dues
+
+    def _fault(self, due: _Due, lease: float) -> None:
+        act = due.act
+        fields = {"fault": act.id, "kind": act.kind, "target": str(act.target)}
+        if not due.start:
+            if self.active.pop(act.id, None) is not None:
+                self.target.remove(act.id)
+                self.writer.event(self.now_s(), "fault_end", **fields)
+            return
+        spec = act.spec if self.k == 1 else time_scaled(act.spec, self.k)
+        try:
+            self.target.apply(act.id, str(act.target), spec.model_dump(mode="json"), lease)
+        except TargetError as exc:
+            raise LiveRunError(f"fault {act.id!r} could not be applied: {exc}") from None
+        self.writer.event(self.now_s(), "fault_start", **fields)
+        if act.instant and act.end == act.start:
+            self.writer.event(self.now_s(), "fault_end", **fields)
+            self.target.remove(act.id)
+        else:
+            self.active[act.id] = act
+
+    def _renew(self, fault_id: str, lease: float) -> None:
+        try:
+            self.target.renew(fault_id, lease)
+        except TargetError as exc:
+            raise LiveRunError(f"the lease of fault {fault_id!r} could not be renewed: "
+                               f"{exc}") from None
+
+    def _rollback(self) -> None:
+        """Remove every fault still active (the run's end, an abort, Ctrl-C, an error)."""
+        for fault_id, act in list(self.active.items()):
+            with contextlib.suppress(TargetError):
+                self.target.remove(fault_id)
+            self.writer.event(self.now_s(), "fault_end", fault=fault_id, kind=act.kind,
+                              target=str(act.target))
+        self.active.clear()
+        with contextlib.suppress(TargetError):
+            self.target.remove_all()
+
+    # --- state -------------------------------------------------------------------------
+
+    def _sample(self) -> None:
+        t = round(max(self.now_s(), 0.0), 6)
+        try:
+            rows, events = self.target.sample()
+        except TargetError as exc:
+            raise LiveRunError(f"the system stopped answering its control API: {exc}") \
+                from None
+        for row in rows:
+            self.writer.timeseries.append((t, *row))
+        due = int(np.searchsorted(self.times, t, side="right"))
+        inflight = max(due - self.completed - self.dropped, 0)  # due, not yet answered
+        self.writer.timeseries.append((t, "system", "requests", None, None, None,
+                                       inflight, 0, None, 0.0))
+        for type_, fields in events:
+            self.writer.event(t, type_, **fields)
+
+    # --- the driver --------------------------------------------------------------------
+
+    def _stop_driver(self, proc: subprocess.Popen[bytes], *, hard: bool) -> None:
+        if proc.poll() is None and proc.stdin is not None and not proc.stdin.closed:
+            with contextlib.suppress(OSError):
+                if hard:
+                    proc.stdin.write(b"STOP\n")
+                proc.stdin.close()
+        deadline = time.monotonic() + (5.0 if hard else 30.0)
+        with contextlib.suppress(LiveRunError):
+            while proc.poll() is None and time.monotonic() < deadline:
+                if self._read(proc, 0.1) is None and proc.poll() is not None:
+                    break
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()

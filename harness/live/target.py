@@ -1,0 +1,113 @@
+"""What the live engine needs from a system under test (the adapter protocol).
+
+A target says where workflow requests go and how, reads a response into a request's
+record (and its spans, when the system reports a trace), applies and removes faults
+under leases through the system's control API, and samples the system's state for the
+timeseries. The reference agent system's adapter is in :mod:`sut_adapters.reference`;
+adapters for other systems implement the same protocol.
+
+Targets are found by name in a registry of lazy factories, as engines are, so the core
+never imports the systems under test.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from harness.errors import InputError
+
+if TYPE_CHECKING:
+    from harness.scenario.model import Scenario
+
+__all__ = ["Answer", "Request", "Target", "TargetError", "open_target", "register_target"]
+
+#: A span row without its request id, as :data:`harness.records.schema.SPANS` orders it.
+SpanRow = tuple[Any, ...]
+
+
+class TargetError(Exception):
+    """The system under test failed to do what the engine asked (start, apply a fault…)."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """How the driver sends one workflow request."""
+
+    paths: list[str]  #: per workflow (in the schedule's order): the path to POST to
+    body: str  #: ``%``-template with ``id``, ``priority`` and ``workflow``
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Answer:
+    """What one response says about its request (records in scenario seconds)."""
+
+    error: str | None = None  #: an :class:`~harness.outcomes.ErrorKind` value, or None
+    attempts: int = 0
+    steps: int = 0
+    fallback: bool = False
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    spans: list[SpanRow] = field(default_factory=list)
+
+
+class Target(Protocol):
+    """A running system under test."""
+
+    url: str  #: where the driver sends workflow requests
+
+    def request(self, workflows: Sequence[str]) -> Request: ...
+
+    def answer(self, status: int, body: bytes | None, transport: str | None,
+               t0: float, k: float) -> Answer:
+        """Read a response (``status`` 0: none, ``transport`` says why). A time ``t`` the
+        system reports is ``(t - t0) * k`` in scenario seconds."""
+        ...
+
+    def apply(self, fault_id: str, target: str, fault: dict[str, Any],
+              lease_s: float) -> None: ...
+
+    def renew(self, fault_id: str, lease_s: float) -> None: ...
+
+    def remove(self, fault_id: str) -> None: ...
+
+    def remove_all(self) -> None:
+        """Roll back every fault this run applied (safe to call twice)."""
+        ...
+
+    def sample(self) -> tuple[list[tuple[Any, ...]], list[tuple[str, dict[str, Any]]]]:
+        """Timeseries rows without their time (:data:`~harness.records.schema.TIMESERIES`),
+        and the events (type, fields) the system's state shows since the last sample."""
+        ...
+
+    def close(self) -> None:
+        """Let go of the system (stop it, if the target started it)."""
+        ...
+
+
+#: Name → "module:attribute" of ``factory(scenario, url=None, token=None, workdir) -> Target``.
+_TARGETS: dict[str, str] = {"reference": "sut_adapters.reference.adapter:open_reference"}
+
+
+def register_target(name: str, factory: str) -> None:
+    _TARGETS[name] = factory
+
+
+def open_target(name: str, scenario: Scenario, **options: Any) -> Target:
+    """Start (no ``url``) or attach to (``url``) the target ``name`` for ``scenario``."""
+    where = _TARGETS.get(name)
+    if where is None:
+        raise InputError(f"no target adapter {name!r}; there are: {', '.join(sorted(_TARGETS))}",
+                         source="live.target")
+    module, _, attr = where.partition(":")
+    try:
+        factory: Callable[..., Target] = getattr(importlib.import_module(module), attr)
+    except ImportError as exc:
+        raise InputError(f"the {name} target needs a package that is not installed "
+                         f"({exc.name}): pip install 'squall[live]'", source="--mode live") \
+            from None
+    return factory(scenario, **options)

@@ -1,0 +1,227 @@
+"""The reference agent system as a live target (:class:`harness.live.target.Target`).
+
+Embedded (no ``url``): the supervisor is started as a process of its own from the
+scenario's ``system`` (time-scaled when the run is), starts everything else, and is
+stopped — every process it started with it — when the run ends. Attached (``url``: the
+control URL ``squall reference up`` prints, with its ``token``): a running reference
+system is driven and left running, its faults rolled back.
+
+Responses carry their trace (``squall``: steps, attempts, spans on the machine's
+monotonic clock); this adapter turns it into the same request and span fields the
+simulator writes, in scenario seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from harness.errors import InputError
+from harness.live.target import Answer, Request, TargetError
+from harness.outcomes import ErrorKind
+from harness.scenario.model import Scenario
+from harness.scenario.timescale import time_scaled
+from sut_adapters.reference.procs import Service, StartError, start_service, stop_service
+
+__all__ = ["ReferenceTarget", "open_reference"]
+
+_KINDS = {k.value for k in ErrorKind}
+#: The driver's transport failures, as the simulator names them.
+_TRANSPORT = {"refused": ErrorKind.UNAVAILABLE.value, "reset": ErrorKind.CRASH.value,
+              "timeout": ErrorKind.TIMEOUT.value}
+CONTROL_TIMEOUT_S = 30.0  #: a control call that takes longer is a broken system
+STOP_GRACE_S = 20.0  #: how long the supervisor may take to stop everything
+
+
+def open_reference(scenario: Scenario, *, url: str | None = None, token: str | None = None,
+                   time_scale: float = 1.0, workdir: Path | None = None) -> ReferenceTarget:
+    if url is not None:
+        if not token:
+            raise InputError("driving a running reference system needs its control token "
+                             "(--token, or SQUALL_TOKEN)", source="--target")
+        return ReferenceTarget(scenario, url.rstrip("/"), token, time_scale)
+    token = secrets.token_urlsafe(24)
+    system = scenario.system if time_scale == 1 else time_scaled(scenario.system, time_scale)
+    own = workdir is None
+    work = Path(tempfile.mkdtemp(prefix="squall-live-")) if workdir is None else workdir
+    processes = 2 + len(system.endpoints) + len(system.tools) + sum(
+        a.replicas.initial for a in system.agents.values())
+    try:
+        service = start_service("supervisor", scenario.name, system.model_dump(mode="json"),
+                                 token=token, seed=scenario.seed, workdir=work,
+                                 ready_within=30.0 + 2.0 * processes)
+    except StartError as exc:
+        if own:
+            shutil.rmtree(work, ignore_errors=True)
+        raise TargetError(f"the reference system did not start: {exc}") from None
+    target = ReferenceTarget(scenario, service.url, token, time_scale)
+    target._service, target._workdir = service, (work if own else None)
+    return target
+
+
+class ReferenceTarget:
+    def __init__(self, scenario: Scenario, control: str, token: str, k: float) -> None:
+        self.scenario, self.control, self.token, self.k = scenario, control, token, k
+        self._service: Service | None = None
+        self._workdir: Path | None = None
+        self._applied: set[str] = set()
+        self._replicas: dict[tuple[str, int], tuple[int, bool]] = {}  # → (pid, ready)
+        state = self._call("GET", "/_squall/state")
+        orchestrator = state.get("orchestrator") or {}
+        if not isinstance(orchestrator, dict) or not orchestrator.get("url"):
+            raise TargetError(f"{control} is not a reference system's control API")
+        self.url: str = orchestrator["url"]
+        known = set(state.get("agents") or {})
+        if not set(scenario.system.agents) <= known:
+            raise TargetError(f"the system at {control} is not this scenario's: it runs "
+                              f"the agents {', '.join(sorted(known)) or 'none'}")
+
+    # --- control API -------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: Any = None, *,
+              missing_ok: bool = False) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.control + path, data=data, method=method, headers={
+            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=CONTROL_TIMEOUT_S) as resp:
+                answer: dict[str, Any] = json.loads(resp.read() or b"{}")
+                return answer
+        except urllib.error.HTTPError as exc:
+            if missing_ok and exc.code == 404:
+                return {}
+            try:
+                message = json.loads(exc.read())["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = exc.reason
+            if exc.code == 401:
+                raise TargetError(f"the control API at {self.control} refused the token "
+                                  "(401)") from None
+            raise TargetError(f"{method} {path}: {exc.code} {message}") from None
+        except (OSError, ValueError) as exc:
+            raise TargetError(f"the control API at {self.control} did not answer "
+                              f"{method} {path}: {exc}") from None
+
+    def apply(self, fault_id: str, target: str, fault: dict[str, Any], lease_s: float) -> None:
+        self._call("PUT", f"/_squall/faults/{quote(fault_id, safe='')}",
+                   {"target": target, "fault": fault, "lease_s": lease_s})
+        self._applied.add(fault_id)
+
+    def renew(self, fault_id: str, lease_s: float) -> None:
+        self._call("POST", f"/_squall/faults/{quote(fault_id, safe='')}/renew",
+                   {"lease_s": lease_s}, missing_ok=True)
+
+    def remove(self, fault_id: str) -> None:
+        self._call("DELETE", f"/_squall/faults/{quote(fault_id, safe='')}", missing_ok=True)
+        self._applied.discard(fault_id)
+
+    def remove_all(self) -> None:
+        for fault_id in sorted(self._applied):
+            self.remove(fault_id)
+
+    # --- requests ----------------------------------------------------------------------
+
+    def request(self, workflows: Sequence[str]) -> Request:
+        return Request([f"/v1/workflows/{quote(w, safe='')}" for w in workflows],
+                       '{"request_id": %(id)d, "priority": "%(priority)s"}')
+
+    def answer(self, status: int, body: bytes | None, transport: str | None,
+               t0: float, k: float) -> Answer:
+        if status == 0:
+            return Answer(error=_TRANSPORT.get(transport or "", ErrorKind.ERROR.value))
+        try:
+            data = json.loads(body or b"")
+        except ValueError:
+            return Answer(error=ErrorKind.MALFORMED.value)
+        if not isinstance(data, dict):
+            return Answer(error=ErrorKind.MALFORMED.value)
+        if status == 200 and data.get("ok") is True:
+            error = None
+        else:
+            raw = data.get("error")
+            kind = raw.get("type") if isinstance(raw, dict) else None
+            error = kind if kind in _KINDS else ErrorKind.ERROR.value
+        trace = data.get("squall")
+        if not isinstance(trace, dict):
+            return Answer(error=error)
+        try:
+            return Answer(error=error, attempts=int(trace["attempts"]),
+                          steps=int(trace["steps"]), fallback=bool(trace["fallback"]),
+                          tokens_in=int(trace["tokens_in"]), tokens_out=int(trace["tokens_out"]),
+                          cost=float(trace["cost"]),
+                          spans=[_span(s, t0, k) for s in trace["spans"]])
+        except (KeyError, TypeError, ValueError):
+            return Answer(error=error or ErrorKind.MALFORMED.value)
+
+    # --- state -------------------------------------------------------------------------
+
+    def sample(self) -> tuple[list[tuple[Any, ...]], list[tuple[str, dict[str, Any]]]]:
+        """Timeseries rows (without time) and the replica events since the last sample."""
+        state = self._call("GET", "/_squall/state")
+        rows: list[tuple[Any, ...]] = []
+        events: list[tuple[str, dict[str, Any]]] = []
+        seen: set[tuple[str, int]] = set()
+        agents = self.scenario.system.agents
+        for name, listing in (state.get("agents") or {}).items():
+            spec = agents.get(name)
+            conc = spec.concurrency if spec is not None else 1
+            price = self._price(name)
+            ready = 0
+            for rep in listing:
+                key = (name, int(rep["replica"]))
+                service = rep.get("service") or {}
+                pid, up = int(service.get("pid") or 0), bool(rep.get("ready"))
+                alive = bool(service.get("alive"))
+                ready += up and alive and not rep.get("away")
+                if not alive:
+                    continue
+                seen.add(key)
+                before = self._replicas.get(key)
+                if before is None:
+                    events.append(("replica_start", {"agent": name, "replica": key[1],
+                                                     "cold_start_s": 0.0,
+                                                     "price_per_s": price}))
+                elif before[0] != pid:
+                    events.append(("replica_crash", {"agent": name, "replica": key[1]}))
+                if up and (before is None or not before[1] or before[0] != pid):
+                    events.append(("replica_ready", {"agent": name, "replica": key[1]}))
+                self._replicas[key] = (pid, up)
+            rows.append(("agent", name, len(listing), ready, ready * conc, None, None, None,
+                         None))
+        for key in sorted(set(self._replicas) - seen):
+            del self._replicas[key]
+            events.append(("replica_stop", {"agent": key[0], "replica": key[1],
+                                            "reason": "gone"}))
+        return rows, events
+
+    def _price(self, agent: str) -> float:
+        spec = self.scenario.system.agents.get(agent)
+        price = spec.compute_price_per_s if spec is not None else None
+        return self.scenario.cost.compute_price_per_s if price is None else price
+
+    def close(self) -> None:
+        with contextlib.suppress(TargetError):
+            self.remove_all()
+        if self._service is not None:
+            stop_service(self._service, grace=STOP_GRACE_S)
+            self._service = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+
+def _span(s: dict[str, Any], t0: float, k: float) -> tuple[Any, ...]:
+    return (s["kind"], s["component"], s["caller"], int(s["replica"]), int(s["attempt"]),
+            (float(s["start"]) - t0) * k, (float(s["end"]) - t0) * k,
+            float(s.get("queue_s") or 0.0) * k, s.get("error"), bool(s.get("fallback")),
+            int(s.get("tokens_in") or 0), int(s.get("tokens_out") or 0),
+            float(s.get("cost") or 0.0))
