@@ -24,8 +24,12 @@ def verdict_line(summary: Summary) -> str:
     head = _VERDICT_LINE.get(summary.verdict, summary.verdict.value.upper())
     if summary.verdict is Verdict.NONE:
         head += " (the run has no gates: add gates to the scenario or --gate)"
+    elif summary.verdict is Verdict.INCONCLUSIVE and summary.doubts:
+        head += f" ({summary.doubts[0]})"
     elif summary.verdict is Verdict.INCONCLUSIVE and summary.missing:
         head += " (the run is partial or damaged: see the notes)"
+    elif summary.verdict is Verdict.ABORTED and summary.stopped_by:
+        head += f" (stop condition: {summary.stopped_by})"
     return head
 
 
@@ -71,7 +75,12 @@ def print_summary(summary: Summary, out: Path, quiet: bool) -> None:
     for g in summary.gates:
         mark = {"pass": "✓", "fail": "✗"}.get(g.status.value, "?")
         print(f"gate  {mark} {g.name}  (value {g.shown()}{'; ' + g.reason if g.reason else ''})")
-    for note in summary.missing:
+    gen = summary.generator
+    if gen is not None and gen.get("send_lag_p99_s") is not None:
+        print(f"driver    sent {gen.get('sent', 0)} · send lag p50 "
+              f"{1000 * gen['send_lag_p50_s']:.1f} ms · p99 {1000 * gen['send_lag_p99_s']:.1f} ms"
+              f" (limit {1000 * gen.get('threshold_s', 0):.0f} ms)")
+    for note in [*summary.doubts, *summary.missing]:
         print(f"note      {note}")
     print(line)
 

@@ -176,7 +176,8 @@ def judge(scored: Scored, gates: Sequence[Gate], baseline: Summary | None = None
                      for g in gates]
     if scored.status != RunStatus.COMPLETE or summary.missing:
         summary.gates = [_unknowable(r) for r in summary.gates]
-    summary.verdict = verdict_of(summary.gates, scored.status, summary.missing)
+    summary.verdict = verdict_of(summary.gates, scored.status, summary.missing,
+                                 summary.doubts)
     return summary
 
 
@@ -214,8 +215,11 @@ def judge_replications(summary: Summary, reps: Sequence[Summary], gates: Sequenc
 
 
 def verdict_of(results: Sequence[GateResult], status: str = RunStatus.COMPLETE,
-               missing: Sequence[str] = ()) -> Verdict:
-    """aborted > fail > inconclusive > none > pass.
+               missing: Sequence[str] = (), doubts: Sequence[str] = ()) -> Verdict:
+    """aborted > doubted > fail > inconclusive > none > pass.
+
+    A doubted run (its load generator lagged its schedule, say) is inconclusive whatever
+    its gates say: the system did not see the load the scenario asked for.
 
     A run that did not complete, or whose records are damaged (``missing`` says how), is
     judged on what it recorded: a gate that fails there fails, but nothing can pass —
@@ -224,6 +228,8 @@ def verdict_of(results: Sequence[GateResult], status: str = RunStatus.COMPLETE,
     """
     if status == RunStatus.ABORTED:
         return Verdict.ABORTED
+    if doubts:
+        return Verdict.INCONCLUSIVE
     statuses = {r.status for r in results}
     if GateStatus.FAIL in statuses:
         return Verdict.FAIL

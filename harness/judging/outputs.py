@@ -24,6 +24,10 @@ def _run_problem(summary: Summary) -> tuple[str, str] | None:
     """(type, message) when the run itself keeps it from passing, beyond its gates."""
     if summary.verdict is Verdict.NONE:
         return "no-gates", "the run has no gates: there is nothing to pass"
+    if summary.verdict is Verdict.ABORTED:
+        return "aborted", f"aborted by the stop condition {summary.stopped_by or '?'}"
+    if summary.doubts:
+        return "inconclusive", "; ".join(summary.doubts)
     if summary.missing:
         return "partial", "partial or damaged records: " + "; ".join(summary.missing)
     return None
@@ -120,6 +124,10 @@ def markdown(summary: Summary, report: str | None = None) -> str:
             lines.append(f"| {r.fault} | {r.kind} | {r.target} | "
                          f"{format_duration(r.time_to_detect_s)} | {recovered} |")
         lines.append("")
+    if s.stopped_by:
+        lines += [f"Aborted by the stop condition `{s.stopped_by}`.", ""]
+    if s.doubts:
+        lines += ["Cannot pass:", *[f"- {d}" for d in s.doubts], ""]
     if s.missing:
         lines += ["Scored from incomplete records:", *[f"- {m}" for m in s.missing], ""]
     if report:

@@ -24,6 +24,7 @@ class EventType(StrEnum):
     SCALE = "scale"  #: the autoscaler changed the desired replicas
     SCALE_DECISION = "scale_decision"  #: what the autoscaler computed at a tick
     BREAKER = "breaker"  #: a circuit breaker changed state
+    ABORT = "abort"  #: a stop condition fired (a live run)
     RUN_END = "run_end"
 
 
@@ -38,6 +39,7 @@ EVENT_FIELDS: dict[EventType, frozenset[str]] = {
     EventType.SCALE: frozenset({"agent", "from", "to"}),
     EventType.SCALE_DECISION: frozenset({"agent", "current"}),
     EventType.BREAKER: frozenset({"component", "from", "to"}),
+    EventType.ABORT: frozenset({"reason"}),
     EventType.RUN_END: frozenset({"completed", "dropped"}),
 }
 

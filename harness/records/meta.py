@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -44,6 +44,11 @@ class RunMeta(BaseModel):
     records: dict[str, int] | None = None
     replications: int | None = None  #: an aggregate run: how many were asked for
     seeds: list[int] | None = None
+    #: A live run: how well the load generator held its schedule (harness.live.health)
+    generator: dict[str, Any] | None = None
+    time_scale: float | None = None  #: a live run played K times faster
+    stopped_by: str | None = None  #: the stop condition that aborted the run
+    failure: str | None = None  #: what broke a failed run off
 
     @property
     def finished(self) -> bool:

@@ -8,6 +8,7 @@ The fields DESIGN.md names are always present (null where a figure cannot be kno
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -170,6 +171,11 @@ class Summary(_Model):
     gates: list[GateResult] = Field(default_factory=list)
     verdict: Verdict = Verdict.PASS
     missing: list[str] = Field(default_factory=list)
+    #: Why the run cannot pass whatever its gates say (a load generator that lagged)
+    doubts: list[str] = Field(default_factory=list)
+    stopped_by: str | None = None  #: the stop condition that aborted the run
+    #: A live run's load generator: send lag p50/p99/max, threshold, lag per window
+    generator: dict[str, Any] | None = None
     warmup_s: float = 0.0  #: requests that arrived before this were not scored
     #: With replications: how many, each metric's 95% interval, and per-replication values.
     replications: int = 1

@@ -15,6 +15,7 @@ import numpy as np
 from faults.schedule import Activation, FaultSchedule
 from harness.metrics import PHASES
 from harness.outcomes import RunStatus
+from harness.records.meta import RunMeta
 from harness.records.reader import RunData
 from harness.scenario.model import Scenario
 from harness.scoring.cost import Lifetimes, compute_cost, lifetimes, wasted_cost
@@ -57,6 +58,16 @@ class Scored:
     windows: Windows
     spans: dict[str, tuple[float, float]]  #: scope name → [start, end)
     status: RunStatus = RunStatus.COMPLETE  #: how the run ended (run.json)
+
+
+def _doubts(meta: RunMeta) -> list[str]:
+    """Why a run cannot pass whatever its gates say."""
+    gen = meta.generator
+    if gen is None or gen.get("held", True):
+        return []
+    p99, limit = gen.get("send_lag_p99_s"), gen.get("threshold_s")
+    return [f"the load generator could not hold the schedule: p99 send lag "
+            f"{1000 * (p99 or 0):.0f} ms > {1000 * (limit or 0):.0f} ms"]
 
 
 def _burn(windows: Windows, horizon: float, budget: float, run_end: float) -> float | None:
@@ -265,6 +276,9 @@ def score_run(run: RunData, scenario: Scenario, *, mode: str | None = None,
                    for i, name in enumerate(a.workflows)},
         missing=missing,
         warmup_s=warmup,
+        doubts=_doubts(run.meta),
+        stopped_by=run.meta.stopped_by,
+        generator=run.meta.generator,
     )
     summary.verdict = Verdict.ABORTED if run.meta.status is RunStatus.ABORTED else Verdict.PASS
     return Scored(summary, a, windows, spans, run.meta.status)

@@ -191,7 +191,8 @@ class ReferenceTarget:
                                                      "cold_start_s": 0.0,
                                                      "price_per_s": price}))
                 elif before[0] != pid:
-                    events.append(("replica_crash", {"agent": name, "replica": key[1]}))
+                    events.append(("replica_crash", {"agent": name, "replica": key[1],
+                                                     "restart_s": None}))
                 if up and (before is None or not before[1] or before[0] != pid):
                     events.append(("replica_ready", {"agent": name, "replica": key[1]}))
                 self._replicas[key] = (pid, up)

@@ -33,7 +33,7 @@ class InstantEngine:
     mode = Mode.LIVE
 
     def run(self, scenario: Scenario, schedule: ArrivalSchedule, writer: RunWriter,
-            seed: int, *, progress: object = None) -> EngineResult:
+            seed: int, *, progress: object = None, options: object = None) -> EngineResult:
         for rid, t in enumerate(schedule.times.tolist()):
             writer.requests.append((rid, "only", "normal", t, t, t + 0.01, 0.01, "ok", None,
                                     1, 1, False, 0, 0, 0.0, None))
@@ -46,13 +46,19 @@ def test_the_simulator_is_the_sim_engine() -> None:
     assert engine_for(Mode.SIM).mode is Mode.SIM
 
 
-@pytest.mark.parametrize(("mode", "message"), [
-    ("live", "the live engine is not available in this version"),
-    ("warp", "no mode 'warp'; modes: sim, live"),
-])
-def test_a_mode_without_an_engine_is_bad_input(mode: str, message: str) -> None:
-    with pytest.raises(InputError, match=message):
-        engine_for(mode)
+def test_a_mode_without_an_engine_is_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import engines
+
+    with pytest.raises(InputError, match="no mode 'warp'; modes: sim, live"):
+        engine_for("warp")
+    monkeypatch.delitem(engines._REGISTRY, Mode.LIVE)
+    with pytest.raises(InputError, match="no engine for mode 'live'"):
+        engine_for("live")
+
+
+def test_both_engines_are_registered() -> None:
+    assert available_modes() == [Mode.SIM, Mode.LIVE]
+    assert engine_for("live").mode is Mode.LIVE
 
 
 def test_a_registered_engine_runs_through_the_same_records_and_scoring(
@@ -74,6 +80,7 @@ def test_register_names_a_factory() -> None:
 
     saved = dict(engines._REGISTRY)
     try:
+        del engines._REGISTRY[Mode.LIVE]
         assert available_modes() == [Mode.SIM]
         register(Mode.LIVE, f"{__name__}:InstantEngine")
         assert isinstance(engine_for("live"), InstantEngine)
