@@ -14,7 +14,6 @@ import pytest
 from harness.engines import Mode, available_modes
 from tests.conformance.kit import EngineUnderTest
 
-
 MODES = [m for m in available_modes()
          if m is not Mode.LIVE or os.environ.get("SQUALL_CONFORMANCE_LIVE") == "1"]
 
