@@ -24,24 +24,22 @@ import tempfile
 import time
 from array import array
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from faults.schedule import Activation, FaultSchedule
 from harness.demand.arrivals import PRIORITIES, ArrivalSchedule
 from harness.engines import EngineResult, Mode, Progress
 from harness.errors import InputError
 from harness.live.channel import FrameReader
+from harness.live.faults import FaultController
 from harness.live.health import Health
 from harness.live.stops import StopWatch
 from harness.live.target import Target, TargetError, open_target
 from harness.outcomes import ErrorKind, Outcome, RunStatus, outcome_of
 from harness.records.writer import RunWriter
 from harness.scenario.model import Scenario
-from harness.scenario.timescale import time_scaled
 
 __all__ = ["LiveEngine", "LiveRunError"]
 
@@ -52,13 +50,6 @@ DRIVER_READY_S = 60.0
 
 class LiveRunError(Exception):
     """The live run broke down (the driver died, the target stopped answering)."""
-
-
-@dataclass(frozen=True)
-class _Due:
-    wall: float
-    start: bool
-    act: Activation
 
 
 class LiveEngine:
@@ -104,7 +95,8 @@ class _Run:
         self.lags = array("d")  #: send lag of every sent request, wall seconds
         self.health = Health(self.live.max_send_lag)
         self.stops = StopWatch(scenario.stop_conditions)
-        self.active: dict[str, Activation] = {}
+        self.faults: FaultController | None = None
+        self.missed_samples = 0
         self.status = RunStatus.COMPLETE
         self.reason: str | None = None
         self.driver_end: dict[str, Any] = {}
@@ -134,7 +126,8 @@ class _Run:
                 self._stop_driver(driver, hard=True)
                 raise
             finally:
-                self._rollback()
+                if self.faults is not None:
+                    self._events(self.faults.stop())
             self._stop_driver(driver, hard=False)
         unrecorded = np.flatnonzero(~self.done)
         for rid in unrecorded.tolist():  # the driver never said: dropped
@@ -143,7 +136,9 @@ class _Run:
                           dropped=self.dropped)
         summary = self.health.summary(self.k)
         meta: dict[str, Any] = {"generator": {**summary, **self.driver_end},
-                                "time_scale": self.k}
+                                "time_scale": self.k,
+                                "doubts": self.faults.doubts if self.faults else [],
+                                "missed_samples": self.missed_samples}
         if self.reason is not None:
             meta["stopped_by" if self.status is RunStatus.ABORTED else "failure"] = self.reason
         return EngineResult(len(self.schedule), self.completed, self.dropped,
@@ -205,26 +200,20 @@ class _Run:
         self.t0 = time.monotonic() + START_MARGIN_S
         driver.stdin.write(f"GO {self.t0!r}\n".encode())
         driver.stdin.flush()
-        dues = self._fault_timeline()
-        lease = self.live.lease
-        renew_every = lease / 3
-        next_renew = self.t0 + renew_every
+        self.faults = FaultController(self.target, self.scenario.fault_list, t0=self.t0,
+                                      k=self.k, duration=self.scenario.duration,
+                                      lease=self.live.lease)
+        self.faults.start()
         step = self.scenario.records.step / self.k
         next_sample = self.t0
         total = self.scenario.duration
         stopped = False
         while True:
             now = time.monotonic()
-            wait = min(TICK_S, next_sample - now, (dues[0].wall - now) if dues else TICK_S)
-            if self._read(driver, wait) == b"E" or self.driver_end:
+            if self._read(driver, min(TICK_S, next_sample - now)) == b"E" or self.driver_end:
                 break
+            self._events(self.faults.events())
             now = time.monotonic()
-            while dues and dues[0].wall <= now:
-                self._fault(dues.pop(0), lease)
-            if now >= next_renew:
-                for fault_id in list(self.active):
-                    self._renew(fault_id, lease)
-                next_renew = now + renew_every
             if now >= next_sample:
                 self._sample()
                 next_sample += step
@@ -289,54 +278,9 @@ class _Run:
         self.dropped += 1
         self.stops.add(intended, True, None)
 
-    # --- faults ------------------------------------------------------------------------
-
-    def _fault_timeline(self) -> list[_Due]:
-        dues: list[_Due] = []
-        for act in FaultSchedule(self.scenario.fault_list):
-            dues.append(_Due(self.t0 + act.start / self.k, True, act))
-            if act.end is not None and act.end < self.scenario.duration:
-                dues.append(_Due(self.t0 + act.end / self.k, False, act))
-        dues.sort(key=lambda d: (d.wall, d.start))
-        return dues
-
-    def _fault(self, due: _Due, lease: float) -> None:
-        act = due.act
-        fields = {"fault": act.id, "kind": act.kind, "target": str(act.target)}
-        if not due.start:
-            if self.active.pop(act.id, None) is not None:
-                self.target.remove(act.id)
-                self.writer.event(self.now_s(), "fault_end", **fields)
-            return
-        spec = act.spec if self.k == 1 else time_scaled(act.spec, self.k)
-        try:
-            self.target.apply(act.id, str(act.target), spec.model_dump(mode="json"), lease)
-        except TargetError as exc:
-            raise LiveRunError(f"fault {act.id!r} could not be applied: {exc}") from None
-        self.writer.event(self.now_s(), "fault_start", **fields)
-        if act.instant and act.end == act.start:
-            self.writer.event(self.now_s(), "fault_end", **fields)
-            self.target.remove(act.id)
-        else:
-            self.active[act.id] = act
-
-    def _renew(self, fault_id: str, lease: float) -> None:
-        try:
-            self.target.renew(fault_id, lease)
-        except TargetError as exc:
-            raise LiveRunError(f"the lease of fault {fault_id!r} could not be renewed: "
-                               f"{exc}") from None
-
-    def _rollback(self) -> None:
-        """Remove every fault still active (the run's end, an abort, Ctrl-C, an error)."""
-        for fault_id, act in list(self.active.items()):
-            with contextlib.suppress(TargetError):
-                self.target.remove(fault_id)
-            self.writer.event(self.now_s(), "fault_end", fault=fault_id, kind=act.kind,
-                              target=str(act.target))
-        self.active.clear()
-        with contextlib.suppress(TargetError):
-            self.target.remove_all()
+    def _events(self, events: list[tuple[float, str, dict[str, Any]]]) -> None:
+        for wall, type_, fields in events:
+            self.writer.event(max((wall - self.t0) * self.k, 0.0), type_, **fields)
 
     # --- state -------------------------------------------------------------------------
 
@@ -344,9 +288,9 @@ class _Run:
         t = round(max(self.now_s(), 0.0), 6)
         try:
             rows, events = self.target.sample()
-        except TargetError as exc:
-            raise LiveRunError(f"the system stopped answering its control API: {exc}") \
-                from None
+        except TargetError:  # a system too busy to say how it is: this sample is missing
+            self.missed_samples += 1
+            return
         for row in rows:
             self.writer.timeseries.append((t, *row))
         due = int(np.searchsorted(self.times, t, side="right"))

@@ -49,6 +49,8 @@ class RunMeta(BaseModel):
     time_scale: float | None = None  #: a live run played K times faster
     stopped_by: str | None = None  #: the stop condition that aborted the run
     failure: str | None = None  #: what broke a failed run off
+    #: Why the run cannot pass whatever its gates say (a fault that was never applied…)
+    doubts: list[str] = Field(default_factory=list)
 
     @property
     def finished(self) -> bool:

@@ -11,7 +11,7 @@ Both are read only by ``--mode live``; a simulation ignores them.
       allow_hosts: []          # hosts outside 127.0.0.0/8 that may be driven
       max_send_lag: 50ms       # p99 send lag above this: the run is inconclusive
       max_inflight: 1000       # arrivals beyond this many open requests are dropped
-      lease: 5s                # how long a fault outlives a silent driver
+      lease: 10s               # how long a fault outlives a silent driver
 
     stop_conditions:
       - when: error_rate > 50%
@@ -48,7 +48,7 @@ class Live(Spec):
     allow_hosts: list[str] = Field(default_factory=list)
     max_send_lag: PositiveDuration = 0.05
     max_inflight: PositiveInt = 1000
-    lease: PositiveDuration = 5.0
+    lease: PositiveDuration = 10.0
 
     @field_validator("target")
     @classmethod

@@ -62,12 +62,13 @@ class Scored:
 
 def _doubts(meta: RunMeta) -> list[str]:
     """Why a run cannot pass whatever its gates say."""
+    doubts = list(meta.doubts)
     gen = meta.generator
-    if gen is None or gen.get("held", True):
-        return []
-    p99, limit = gen.get("send_lag_p99_s"), gen.get("threshold_s")
-    return [f"the load generator could not hold the schedule: p99 send lag "
-            f"{1000 * (p99 or 0):.0f} ms > {1000 * (limit or 0):.0f} ms"]
+    if gen is not None and not gen.get("held", True):
+        p99, limit = gen.get("send_lag_p99_s"), gen.get("threshold_s")
+        doubts.insert(0, f"the load generator could not hold the schedule: p99 send lag "
+                         f"{1000 * (p99 or 0):.0f} ms > {1000 * (limit or 0):.0f} ms")
+    return doubts
 
 
 def _burn(windows: Windows, horizon: float, budget: float, run_end: float) -> float | None:

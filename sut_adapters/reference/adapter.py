@@ -38,7 +38,7 @@ _KINDS = {k.value for k in ErrorKind}
 #: The driver's transport failures, as the simulator names them.
 _TRANSPORT = {"refused": ErrorKind.UNAVAILABLE.value, "reset": ErrorKind.CRASH.value,
               "timeout": ErrorKind.TIMEOUT.value}
-CONTROL_TIMEOUT_S = 30.0  #: a control call that takes longer is a broken system
+CONTROL_TIMEOUT_S = 10.0  #: a control call that takes longer is a broken system
 STOP_GRACE_S = 20.0  #: how long the supervisor may take to stop everything
 
 
