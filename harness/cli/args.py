@@ -121,7 +121,8 @@ def _run_parser(r: argparse.ArgumentParser) -> None:
                       help="drive a running reference system at its control URL (what "
                            "`squall reference up` prints); default: start one from the "
                            "scenario's system and stop it after")
-    live.add_argument("--token", help="the target's control token (default $SQUALL_TOKEN)")
+    live.add_argument("--token", help="the target's control token (default $SQUALL_TOKEN, "
+                                      "which the process list does not show)")
     live.add_argument("--time-scale", type=_positive_float, metavar="K",
                       help="play the scenario K times faster (every time divided by K, "
                            "every rate times K); records stay in scenario time")
