@@ -93,6 +93,15 @@ def run_charts(data: ReportData) -> dict[str, str]:
         out["cost"] = ch.cost_chart(*data.cost, faults=bands, duration=duration)
     if data.cdf is not None:
         out["cdf"] = ch.cdf_chart({"this run": data.cdf}, objective)
+    gen = data.meta.generator
+    if gen and gen.get("windows"):
+        x = [float(w[0]) for w in gen["windows"]]
+        lag = [1000 * float(w[1]) for w in gen["windows"]]
+        limit = 1000 * float(gen.get("threshold_s") or 0.05)
+        out["generator"] = ch.line_chart(
+            "Load generator: p99 send lag per window (after the intended time)",
+            [ch.Series("p99 send lag", x, lag, step=True)], ylabel="milliseconds",
+            faults=bands, duration=duration, hlines=[(limit, f"limit {limit:.0f} ms")])
     return out
 
 

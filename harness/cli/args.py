@@ -129,6 +129,16 @@ def _run_parser(r: argparse.ArgumentParser) -> None:
     live.add_argument("--allow-host", dest="allow_hosts", action="append", default=[],
                       metavar="HOST", help="let --target be this host outside loopback "
                                            "(repeatable)")
+    live.add_argument("--load-workers", type=int, metavar="N",
+                      help="send the load from a Locust master and N local load-worker "
+                           "processes, each every N-th arrival (not --workers, which runs "
+                           "replications)")
+    live.add_argument("--remote-workers", type=int, default=0, metavar="M",
+                      help="also wait for M workers started elsewhere with "
+                           "`squall worker --master HOST:PORT`")
+    live.add_argument("--master", dest="master_bind", metavar="HOST:PORT",
+                      help="where the master listens for load workers (default "
+                           "127.0.0.1:5557 with --remote-workers, else a free port)")
     live.add_argument("--web", type=int, nargs="?", const=8089, metavar="PORT",
                       help="serve Locust's web UI on 127.0.0.1:PORT during the run "
                            "(default port 8089)")
@@ -149,6 +159,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the scenario JSON Schema")
 
     _run_parser(sub.add_parser("run", help="run a scenario and score it"))
+
+    w = sub.add_parser("worker", help="join a live run's master as a load worker")
+    w.add_argument("--master", required=True, metavar="HOST:PORT",
+                   help="the master of `squall run --mode live --remote-workers M`")
 
     rep = sub.add_parser("report", help="re-score a run directory and render its report")
     rep.add_argument("dir", type=Path, help="a run directory (squall run --out)")

@@ -182,7 +182,9 @@ def _live_options(args: argparse.Namespace, scenario: Scenario) -> Scenario:
     """--target, --time-scale and --allow-host go into the scenario's ``live`` section
     (so run.json's scenario says how the run was driven); they need --mode live."""
     given = {"--target": args.target, "--time-scale": args.time_scale,
-             "--allow-host": args.allow_hosts or None, "--web": args.web, "--token": args.token}
+             "--allow-host": args.allow_hosts or None, "--web": args.web, "--token": args.token,
+             "--load-workers": args.load_workers, "--remote-workers": args.remote_workers or None,
+             "--master": args.master_bind}
     if args.mode != "live":
         for flag, value in given.items():
             if value is not None:
@@ -201,6 +203,8 @@ def _live_options(args: argparse.Namespace, scenario: Scenario) -> Scenario:
         update["time_scale"] = args.time_scale
     if args.allow_hosts:
         update["allow_hosts"] = [*scenario.live.allow_hosts, *args.allow_hosts]
+    if args.load_workers is not None:
+        update["load_workers"] = args.load_workers
     if not update:
         return scenario
     from pydantic import ValidationError
@@ -210,14 +214,36 @@ def _live_options(args: argparse.Namespace, scenario: Scenario) -> Scenario:
     try:
         live = Live.model_validate({**scenario.live.model_dump(by_alias=True), **update})
     except ValidationError as exc:
-        raise InputError(exc.errors()[0]["msg"], source="--target") from None
+        err = exc.errors()[0]
+        flag = {"target": "--target", "time_scale": "--time-scale",
+                "load_workers": "--load-workers"}.get(str(err["loc"][0]), "--mode live")
+        raise InputError(err["msg"], source=flag) from None
     return scenario.model_copy(update={"live": live})
 
 
 def _engine_options(args: argparse.Namespace) -> dict[str, Any] | None:
     if args.mode != "live":
         return None
-    return {"token": args.token or os.environ.get("SQUALL_TOKEN"), "web_port": args.web}
+    if args.remote_workers < 0:
+        raise InputError("must be 0 or more", source="--remote-workers")
+    host, port = "127.0.0.1", 5557 if args.remote_workers else 0
+    if args.master_bind is not None:
+        host, _, raw = args.master_bind.rpartition(":")
+        if not raw.isdigit() or not 0 <= int(raw) < 65536 or not host:
+            raise InputError(f"{args.master_bind!r} is not HOST:PORT", source="--master")
+        port = int(raw)
+    return {"token": args.token or os.environ.get("SQUALL_TOKEN"), "web_port": args.web,
+            "remote_workers": args.remote_workers, "master_host": host, "master_port": port}
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    """A load worker for a live run's master (on this machine or another): the driver
+    process itself, so gevent patches it before anything else is imported."""
+    host, _, port = args.master.rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"{args.master!r} is not HOST:PORT", source="--master")
+    os.execv(sys.executable, [sys.executable, "-m", "harness.live.driver", "--worker",
+                              "--master", args.master])
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -378,7 +404,7 @@ def _cmd_reference(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "validate": _cmd_validate, "schema": _cmd_schema, "run": _cmd_run, "report": _cmd_report,
     "compare": _cmd_compare, "sweep": _cmd_sweep, "demand": _cmd_demand,
-    "reference": _cmd_reference,
+    "reference": _cmd_reference, "worker": _cmd_worker,
 }
 
 

@@ -35,6 +35,7 @@ from harness.errors import InputError
 from harness.live.channel import FrameReader
 from harness.live.faults import FaultController
 from harness.live.health import Health
+from harness.live.progress import Display, Recent, Status
 from harness.live.stops import StopWatch
 from harness.live.target import Target, TargetError, open_target
 from harness.outcomes import ErrorKind, Outcome, RunStatus, outcome_of
@@ -45,7 +46,8 @@ __all__ = ["LiveEngine", "LiveRunError"]
 
 START_MARGIN_S = 0.5  #: from "driver ready" to the first arrival's time
 TICK_S = 0.1  #: the loop's longest sleep
-DRIVER_READY_S = 60.0
+SHOW_EVERY_S = 0.5  #: how often the live display is refreshed
+DRIVER_READY_S = 90.0
 
 
 class LiveRunError(Exception):
@@ -83,7 +85,11 @@ class _Run:
         self.scenario, self.schedule, self.writer, self.target = scenario, schedule, writer, target
         self.live = scenario.live
         self.k = self.live.time_scale
-        self.progress, self.opts = progress, opts
+        self.opts = opts
+        #: a live display when the caller wants progress (a panel on a terminal)
+        self.display = Display() if progress is not None else None
+        self.recent = Recent()
+        self._shown = 0.0
         self.t0 = 0.0
         self.times = schedule.times
         self.wf_names = schedule.workflows
@@ -128,6 +134,8 @@ class _Run:
             finally:
                 if self.faults is not None:
                     self._events(self.faults.stop())
+                if self.display is not None:
+                    self.display.close()
             self._stop_driver(driver, hard=False)
         unrecorded = np.flatnonzero(~self.done)
         for rid in unrecorded.tolist():  # the driver never said: dropped
@@ -155,17 +163,25 @@ class _Run:
                "headers": request.headers, "arrays": str(tmp / "arrays.npz"),
                "max_inflight": self.live.max_inflight,
                "end_s": max(last, self.scenario.duration / self.k) + drain / self.k,
-               "web_port": self.opts.get("web_port")}
+               "web_port": self.opts.get("web_port"),
+               "workers": self.live.load_workers + int(self.opts.get("remote_workers") or 0),
+               "local_workers": self.live.load_workers,
+               "join_s": self.live.join_within,
+               "bind": self.opts.get("master_host", "127.0.0.1"),
+               "port": int(self.opts.get("master_port") or 0)}
         (tmp / "job.json").write_text(json.dumps(job), encoding="utf-8")
         proc = subprocess.Popen([sys.executable, "-m", "harness.live.driver",
                                  str(tmp / "job.json")], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, start_new_session=True)
         self.reader = FrameReader()
-        deadline = time.monotonic() + DRIVER_READY_S
+        deadline = time.monotonic() + DRIVER_READY_S + self.live.join_within
         while True:
             kind = self._read(proc, deadline - time.monotonic(), expect_ready=True)
             if kind == b"R":
                 break
+            if self.driver_end.get("error"):
+                self._stop_driver(proc, hard=True)
+                raise InputError(self.driver_end["error"], source="--load-workers")
             if time.monotonic() > deadline:
                 self._stop_driver(proc, hard=True)
                 raise LiveRunError(f"the load driver was not ready within {DRIVER_READY_S:g} s")
@@ -198,7 +214,8 @@ class _Run:
     def _loop(self, driver: subprocess.Popen[bytes]) -> None:
         assert driver.stdin is not None
         self.t0 = time.monotonic() + START_MARGIN_S
-        driver.stdin.write(f"GO {self.t0!r}\n".encode())
+        t0_wall = time.time() + (self.t0 - time.monotonic())  # workers elsewhere share it
+        driver.stdin.write(f"GO {t0_wall!r}\n".encode())
         driver.stdin.flush()
         self.faults = FaultController(self.target, self.scenario.fault_list, t0=self.t0,
                                       k=self.k, duration=self.scenario.duration,
@@ -227,8 +244,9 @@ class _Run:
                     self.writer.event(self.now_s(), "abort", reason=fired)
                     driver.stdin.write(b"STOP\n")
                     driver.stdin.flush()
-            if self.progress is not None:
-                self.progress(min(self.now_s(), total), total)
+            if self.display is not None and now - self._shown >= SHOW_EVERY_S:
+                self._shown = now
+                self._show(total)
             self.writer.tick()
 
     # --- results -----------------------------------------------------------------------
@@ -267,6 +285,7 @@ class _Run:
                     append((rid, *span))
             self.completed += 1
             self.stops.add(end_s, outcome != Outcome.OK.value, latency)
+            self.recent.add(end_s, sent_s, outcome != Outcome.OK.value, latency, lag)
 
     def _dropped(self, rid: int, sent: float | None) -> None:
         self.done[rid] = True
@@ -277,6 +296,18 @@ class _Run:
             sent_s, None, None, Outcome.DROPPED.value, None, 0, 0, False, 0, 0, 0.0, None))
         self.dropped += 1
         self.stops.add(intended, True, None)
+        self.recent.add(intended, sent_s, True, None)
+
+    def _show(self, total: float) -> None:
+        assert self.display is not None
+        t = self.now_s()
+        due = np.searchsorted(self.times, [max(t - self.recent.window, 0.0), t])
+        sent, answers, bad, p95, lag = self.recent.figures(t)
+        span = min(self.recent.window, max(t, 1e-9))
+        faults = self.faults.active_ids() if self.faults is not None else []
+        self.display.update(Status(self.scenario.name, min(max(t, 0.0), total), total,
+                                   float(due[1] - due[0]) / span, sent, p95, bad, answers,
+                                   faults, lag))
 
     def _events(self, events: list[tuple[float, str, dict[str, Any]]]) -> None:
         for wall, type_, fields in events:

@@ -67,6 +67,10 @@ class FaultController:
         for thread in self._threads:
             thread.start()
 
+    def active_ids(self) -> list[str]:
+        with self._lock:
+            return sorted(self.active)
+
     def events(self) -> list[Event]:
         out = []
         while True:

@@ -12,6 +12,7 @@ Both are read only by ``--mode live``; a simulation ignores them.
       max_send_lag: 50ms       # p99 send lag above this: the run is inconclusive
       max_inflight: 1000       # arrivals beyond this many open requests are dropped
       lease: 10s               # how long a fault outlives a silent driver
+      load_workers: 0          # local Locust load workers under a master (0: one process)
 
     stop_conditions:
       - when: error_rate > 50%
@@ -49,6 +50,8 @@ class Live(Spec):
     max_send_lag: PositiveDuration = 0.05
     max_inflight: PositiveInt = 1000
     lease: PositiveDuration = 10.0
+    load_workers: Annotated[int, Field(ge=0, le=64)] = 0  #: local Locust workers (0: one process)
+    join_within: PositiveDuration = 60.0  #: how long the master waits for its load workers
 
     @field_validator("target")
     @classmethod

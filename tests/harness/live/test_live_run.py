@@ -298,3 +298,32 @@ def test_any_answer_reads_into_a_record() -> None:
         (200, b'{"ok": true, "squall": {"spans": "nope"}}', None, "malformed"),
     ]:
         assert target.answer(status, body, transport, 0.0, 1.0).error == kind
+
+
+def test_a_master_and_two_load_workers_send_the_single_process_runs_arrivals(
+        tmp_path: Path, running: Running,
+        embedded_run: tuple[Path, Path, subprocess.CompletedProcess[str]]) -> None:
+    _path, single, _done = embedded_run
+    out = tmp_path / "run"
+    done = squall("run", str(write(tmp_path)), "--mode", "live", "--time-scale", str(K),
+                  "--target", running.control.base, "--token", TOKEN, "--load-workers", "2",
+                  "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    mine = read_run(out).requests.sort_values("id")
+    theirs = read_run(single).requests.sort_values("id")
+    assert mine["id"].tolist() == theirs["id"].tolist()
+    assert mine["intended_s"].tolist() == theirs["intended_s"].tolist()
+    assert mine["workflow"].astype(str).tolist() == theirs["workflow"].astype(str).tolist()
+    assert (mine["outcome"] == "ok").mean() > 0.9
+    gen = json.loads((out / "run.json").read_text())["generator"]
+    assert (gen["workers"], gen["workers_ended"]) == (2, 2)
+    assert gen["held"] is True
+
+
+def test_a_worker_that_never_joins_fails_fast(tmp_path: Path, running: Running) -> None:
+    text = SCENARIO + "live: {join_within: 2s}\n"
+    done = squall("run", str(write(tmp_path, text)), "--mode", "live", "--target",
+                  running.control.base, "--token", TOKEN, "--remote-workers", "1",
+                  "--master", "127.0.0.1:0", "--out", str(tmp_path / "r"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "load workers joined" in done.stderr
