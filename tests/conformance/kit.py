@@ -59,13 +59,16 @@ class EngineUnderTest:
         return out
 
     def slack(self, seconds: float) -> float:
-        """The slack for a bound on a timing: none (bar rounding) on a simulated clock."""
-        return 1e-9 if self.exact else seconds
+        """The slack for a bound on a timing: none (bar rounding) on a simulated clock;
+        ``seconds`` of wall time on a real one — in scenario seconds, times the scale."""
+        return 1e-9 if self.exact else seconds * LIVE_SCALE
 
     def about(self, expected: Any, slack: float) -> Any:
-        """``expected`` seconds: exactly on a simulated clock, within ``slack`` seconds on
-        a real one (what the case allows for the network and the event loop)."""
-        return pytest.approx(expected) if self.exact else pytest.approx(expected, abs=slack)
+        """``expected`` seconds: exactly on a simulated clock, within ``slack`` seconds of
+        wall time on a real one (what the case allows for the network and the event loop;
+        a live case played K times faster sees it K times larger in scenario seconds)."""
+        return pytest.approx(expected) if self.exact else \
+            pytest.approx(expected, abs=slack * LIVE_SCALE)
 
 
 def spans(run: Path) -> pd.DataFrame:
