@@ -46,8 +46,9 @@ SERVER = textwrap.dedent("""
         import uvloop; uvloop.install()
     except ImportError:
         pass
+    BODY = b'{"ok": true}'
     ANSWER = (b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\n"
-              b"Content-Length: 11\\r\\n\\r\\n{\\"ok\\": true}")
+              b"Content-Length: %d\\r\\n\\r\\n" % len(BODY)) + BODY
     class Http(asyncio.Protocol):
         def connection_made(self, t): self.t, self.buf = t, b""
         def data_received(self, data):

@@ -327,3 +327,37 @@ def test_a_worker_that_never_joins_fails_fast(tmp_path: Path, running: Running) 
                   "--master", "127.0.0.1:0", "--out", str(tmp_path / "r"))
     assert done.returncode == 2, done.stdout + done.stderr
     assert "load workers joined" in done.stderr
+
+
+def test_locusts_web_ui_shows_the_runs_requests(tmp_path: Path, running: Running) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    text = SCENARIO.replace("duration: 20s", "duration: 40s")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli.main", "run", str(write(tmp_path, text)),
+         "--mode", "live", "--time-scale", str(K), "--target", running.control.base,
+         "--token", TOKEN, "--web", str(port), "--out", str(tmp_path / "run")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    seen: list[int] = []
+
+    def counted() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/requests",
+                                        timeout=2) as resp:
+                stats = json.loads(resp.read())
+        except OSError:
+            return False
+        total = next((s for s in stats["stats"] if s["name"] == "Aggregated"), None)
+        seen.append(total["num_requests"] if total else 0)
+        return bool(seen[-1] > 20)
+
+    try:
+        wait_for(counted, within=40)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        stop(proc)
+    assert seen[-1] > 20
