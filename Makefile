@@ -24,7 +24,7 @@ $(VENV)/.stamp-%: pyproject.toml | $(BIN)/python
 	@touch $@
 
 test: $(VENV)/.stamp-test browser
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=20 $(PYTEST_ARGS)
 
 # The report tests load reports in Debian's headless Chromium: install it where we can
 # (root with apt-get); elsewhere those tests skip and say why.
