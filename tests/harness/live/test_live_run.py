@@ -134,15 +134,24 @@ def test_fault_events_bracket_the_fault_and_the_system_is_sampled(
     assert agents.groupby("component")["ready"].max().to_dict() == {"a": 2, "b": 1}
 
 
-@pytest.fixture
-def running(tmp_path: Path) -> Iterator[Running]:
-    system = start(tmp_path / "ref", SCENARIO)
+@pytest.fixture(scope="module")
+def shared_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """One running reference system for the module's attached runs (each test leaves
+    it without faults)."""
+    system = start(tmp_path_factory.mktemp("ref"), SCENARIO)
     pids = system.pids()
     try:
         yield system
     finally:
         stop(system.proc)
     assert gone(pids) == []
+
+
+@pytest.fixture
+def running(shared_system: Running) -> Iterator[Running]:
+    assert _faults(shared_system) == []
+    yield shared_system
+    shared_system.control.call("DELETE", "/_squall/faults")
 
 
 def _faults(system: Running) -> list[dict[str, Any]]:
@@ -336,7 +345,7 @@ def test_locusts_web_ui_shows_the_runs_requests(tmp_path: Path, running: Running
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    text = SCENARIO.replace("duration: 20s", "duration: 40s")
+    text = SCENARIO
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.cli.main", "run", str(write(tmp_path, text)),
          "--mode", "live", "--time-scale", str(K), "--target", running.control.base,
