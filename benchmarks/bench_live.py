@@ -34,11 +34,11 @@ import numpy as np
 from harness.live.channel import FrameReader
 
 SMOKE = os.environ.get("SQUALL_BENCH_SMOKE") == "1"
-STEP_S = 2.0 if SMOKE else 20.0  #: seconds per rate tried
-RATES = [1000, 2000] if SMOKE else [2000, 3000, 4000, 5000, 6000, 7000, 8000]
+STEP_S = 1.0 if SMOKE else 20.0  #: seconds per rate tried
+RATES = [500] if SMOKE else [2000, 3000, 4000, 5000, 6000, 7000, 8000]
 WINDOW_S = 10.0
 MAX_LAG_S = 0.020
-MILLION = 20_000 if SMOKE else 1_000_000
+MILLION = 5_000 if SMOKE else 1_000_000
 
 SERVER = textwrap.dedent("""
     import asyncio, sys
@@ -106,11 +106,12 @@ def server() -> tuple[subprocess.Popen[str], str]:
     return proc, f"http://127.0.0.1:{proc.stdout.readline().strip()}"
 
 
-def drive(url: str, rate: float, count: int, tmp: Path, workers: int = 0
-          ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Send ``count`` arrivals at a constant ``rate``; (intended offsets, send lags) and
-    the driver's peak RSS in MB."""
-    offsets = np.arange(count, dtype=np.float64) / rate
+def drive(url: str, rate: float, count: int, tmp: Path, *, workers: int = 0,
+          offsets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Send ``count`` arrivals at a constant ``rate`` (or at ``offsets``); (intended
+    offsets, send lags) and the driver's peak RSS in MB."""
+    if offsets is None:
+        offsets = np.arange(count, dtype=np.float64) / rate
     np.savez(tmp / "a.npz", ids=np.arange(count, dtype=np.int64), offsets=offsets,
              wf=np.zeros(count, dtype=np.int16), prio=np.ones(count, dtype=np.int8))
     job = {"url": url, "paths": ["/"], "names": ["w"], "priorities": ["high", "normal", "low"],
@@ -153,6 +154,7 @@ def drive(url: str, rate: float, count: int, tmp: Path, workers: int = 0
                 ended = True
     proc.stdin.close()
     proc.wait(timeout=30)
+    proc.stdout.close()
     return offsets, lag, peak
 
 
@@ -188,7 +190,7 @@ def held(offsets: np.ndarray, lag: np.ndarray) -> tuple[bool, float, float]:
 def search(url: str, tmp: Path, workers: int = 0) -> tuple[float, list[dict[str, Any]]]:
     best, tried = 0.0, []
     for rate in RATES:
-        offsets, lag, _ = drive(url, rate, int(rate * STEP_S), tmp, workers)
+        offsets, lag, _ = drive(url, rate, int(rate * STEP_S), tmp, workers=workers)
         ok, worst, p99 = held(offsets, lag)
         tried.append({"rate": rate, "held": ok, "worst_window": round(worst, 4),
                       "p99_lag_ms": round(1000 * p99, 2)})
@@ -225,8 +227,15 @@ def main() -> None:
                  target=300, requests=MILLION, tenth_mb=round(small, 1),
                  ratio=round(big / small, 3) if small else None)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    """Stop the server started by :func:`server`."""
+    proc.terminate()
+    proc.wait(timeout=10)
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 if __name__ == "__main__":

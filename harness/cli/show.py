@@ -79,7 +79,8 @@ def print_summary(summary: Summary, out: Path, quiet: bool) -> None:
     if gen is not None and gen.get("send_lag_p99_s") is not None:
         print(f"driver    sent {gen.get('sent', 0)} · send lag p50 "
               f"{1000 * gen['send_lag_p50_s']:.1f} ms · p99 {1000 * gen['send_lag_p99_s']:.1f} ms"
-              f" (limit {1000 * gen.get('threshold_s', 0):.0f} ms)")
+              f" (limit {1000 * gen.get('threshold_s', 0):.0f} ms)"
+              + (f" · cpu peak {100 * gen['cpu_peak']:.0f}%" if gen.get("cpu_peak") else ""))
     for note in [*summary.doubts, *summary.missing]:
         print(f"note      {note}")
     print(line)

@@ -168,6 +168,11 @@ class Sender:
                 inflight[int(self.ids[i])] = gevent.spawn(self.send, i)
                 self.peak = max(self.peak, len(inflight))
             i += 1
+            if i < n and t0 + float(offsets[i]) <= time.monotonic():
+                # behind schedule: let the requests just spawned go out before the next
+                # one, or a lagging driver would fill its in-flight cap with requests that
+                # never started and drop the rest of the schedule unsent
+                gevent.sleep(0)
         for rid in self.ids[i:].tolist():  # stopped early: the rest were never sent
             results.append((rid, None, None, NOT_DONE, None, "not sent: stopped"))
         # drain: until everything answered, the drain time ran out, or a stop (+ grace)

@@ -33,6 +33,7 @@ from harness.demand.arrivals import PRIORITIES, ArrivalSchedule
 from harness.engines import EngineResult, Mode, Progress
 from harness.errors import InputError
 from harness.live.channel import FrameReader
+from harness.live.cpu import GroupCpu
 from harness.live.faults import FaultController
 from harness.live.health import Health
 from harness.live.progress import Display, Recent, Status
@@ -103,6 +104,7 @@ class _Run:
         self.stops = StopWatch(scenario.stop_conditions)
         self.faults: FaultController | None = None
         self.missed_samples = 0
+        self.cpu: GroupCpu | None = None
         self.status = RunStatus.COMPLETE
         self.reason: str | None = None
         self.driver_end: dict[str, Any] = {}
@@ -143,6 +145,8 @@ class _Run:
         self.writer.event(self.now_s(), "run_end", completed=self.completed,
                           dropped=self.dropped)
         summary = self.health.summary(self.k)
+        if self.cpu is not None:
+            summary.update(self.cpu.summary())
         meta: dict[str, Any] = {"generator": {**summary, **self.driver_end},
                                 "time_scale": self.k,
                                 "doubts": self.faults.doubts if self.faults else [],
@@ -213,6 +217,7 @@ class _Run:
 
     def _loop(self, driver: subprocess.Popen[bytes]) -> None:
         assert driver.stdin is not None
+        self.cpu = GroupCpu(driver.pid)  # the driver leads its own process group
         self.t0 = time.monotonic() + START_MARGIN_S
         t0_wall = time.time() + (self.t0 - time.monotonic())  # workers elsewhere share it
         driver.stdin.write(f"GO {t0_wall!r}\n".encode())
@@ -317,6 +322,8 @@ class _Run:
 
     def _sample(self) -> None:
         t = round(max(self.now_s(), 0.0), 6)
+        if self.cpu is not None:
+            self.cpu.sample()
         try:
             rows, events = self.target.sample()
         except TargetError:  # a system too busy to say how it is: this sample is missing

@@ -94,6 +94,7 @@ def test_a_live_run_records_every_arrival_of_the_simulators_schedule(
     assert meta["status"] == "complete"
     assert meta["time_scale"] == K
     assert meta["generator"]["held"] is True
+    assert 0 < meta["generator"]["cpu_peak"] < 4  # the driver's own CPU, in cores
     assert (out / "report.html").exists()
     assert "driver    sent" in done.stdout
 
