@@ -213,6 +213,8 @@ class AgentReplica(Server):
         usage = answer.body.get("usage", {}) if answer.error is None else {}
         tin, tout = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
         cost = float(ext.get("cost", 0.0))
+        if answer.billed is not None:  # a malformed answer is billed like any other
+            tin, tout, cost = answer.billed
         if answer.retry_after is not None:
             work.retry_after = answer.retry_after
         work.tin += tin

@@ -39,6 +39,17 @@ class Answer:
     body: dict[str, Any] = field(default_factory=dict)
     retry_after: float | None = None
     status: int = 0
+    #: (tokens in, tokens out, cost) of a failed call that was billed all the same
+    billed: tuple[int, int, float] | None = None
+
+
+def _billed(headers: dict[str, str]) -> tuple[int, int, float] | None:
+    raw = headers.get("x-squall-usage")
+    try:
+        tin, tout, cost = (raw or "").split(",")
+        return int(tin), int(tout), float(cost)
+    except ValueError:
+        return None
 
 
 def _retry_after(headers: dict[str, str]) -> float | None:
@@ -156,7 +167,7 @@ async def call_json(pool: HttpPool, url: str, body: dict[str, Any], *,
         data = None
     if not isinstance(data, dict):
         bad = ErrorKind.MALFORMED if 200 <= status < 300 else ErrorKind.ERROR
-        return Answer(bad.value, status=status)
+        return Answer(bad.value, status=status, billed=_billed(headers))
     if 200 <= status < 300:
         return Answer(None, data, status=status)
     said = data.get("error", {}).get("type") if isinstance(data.get("error"), dict) else None

@@ -169,14 +169,19 @@ def llm_app_routes(app: web.Application, llm: MockLlm) -> None:
                                      ext=ext, malformed=how is ErrorMode.MALFORMED)
             if whole > 0:
                 await pause(whole)
-            if how is ErrorMode.MALFORMED:
+            if how is ErrorMode.MALFORMED:  # served to its end, so billed: say so aside
                 return web.Response(body=b'{"id": "chatcmpl-malformed", "choices": [{"mess',
-                                    content_type="application/json")
+                                    content_type="application/json",
+                                    headers={USAGE_HEADER: f"{tin},{tout},{cost!r}"})
             return web.json_response(_completion(model, tin, tout, ext))
         finally:
             llm.slots.release()
 
     app.router.add_post("/v1/chat/completions", completions)
+
+
+#: ``prompt,completion,cost`` of a billed answer whose body cannot carry its usage
+USAGE_HEADER = "X-Squall-Usage"
 
 
 def _completion(model: str, tin: int, tout: int, ext: dict[str, Any]) -> dict[str, Any]:

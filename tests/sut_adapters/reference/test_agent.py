@@ -77,6 +77,20 @@ def test_a_failing_endpoint_is_retried_then_the_fallback_answers(
                    ("small", 1, None, True)]
 
 
+def test_a_malformed_answer_is_billed_like_any_other(system: dict[str, Service]) -> None:
+    """As in the simulator: the endpoint served the call to its end, so its tokens count
+    (the mock says them in a header, as its body is broken)."""
+    Http(system["big"].url, "test-token").json(
+        "PUT", "/_squall/faults/m", {"target": "endpoint.big",
+                                     "fault": {"kind": "error", "as": "malformed"}})
+    _status, body, _ = invoke(system["worker"])
+    big = [s for s in body["squall"]["spans"] if s["component"] == "big"]
+    assert [s["error"] for s in big] == ["malformed"]  # not retried: only error, 429
+    assert (big[0]["tokens_in"], big[0]["tokens_out"]) == (30, 5)
+    assert big[0]["cost"] == pytest.approx(30 * 1e-6 + 5 * 1e-5)
+    assert body["squall"]["tokens_out"] >= 5
+
+
 def test_retries_wait_at_least_retry_after(system: dict[str, Service]) -> None:
     Http(system["big"].url, "test-token").json(
         "PUT", "/_squall/faults/s", {"target": "endpoint.big", "fault": {
