@@ -190,8 +190,7 @@ def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None
                 warmup_s=warmup)
     writer = RunWriter(out, meta)
     started = time.perf_counter()
-    shown = _Progress(scenario.name, "ran" if mode == "live" else "simulated") \
-        if progress else None
+    shown = _Progress(scenario.name) if progress else None  # live: the engine shows its own
     try:
         result = engine.run(scenario, schedule, writer, seed, progress=shown, options=options)
     except KeyboardInterrupt:  # SIGINT, and SIGTERM (the CLI turns it into one)
@@ -230,8 +229,8 @@ class _Progress:
     """Says how far a long run is, on stderr, every ``every`` seconds after the first
     ``every`` (a short run says nothing)."""
 
-    def __init__(self, name: str, verb: str = "simulated", every: float = 10.0) -> None:
-        self.name, self.verb, self.every = name, verb, every
+    def __init__(self, name: str, every: float = 10.0) -> None:
+        self.name, self.every = name, every
         self.started = self.last = time.monotonic()
 
     def __call__(self, done: float, total: float) -> None:
@@ -241,7 +240,7 @@ class _Progress:
         self.last = now
         from harness.units import format_duration
 
-        print(f"  {self.name}: {self.verb} {format_duration(done)} of {format_duration(total)} "
+        print(f"  {self.name}: simulated {format_duration(done)} of {format_duration(total)} "
               f"({100 * done / total:.0f}%) in {now - self.started:.0f} s",
               file=sys.stderr, flush=True)
 

@@ -228,20 +228,23 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any] | None:
         raise InputError("must be 0 or more", source="--remote-workers")
     host, port = "127.0.0.1", 5557 if args.remote_workers else 0
     if args.master_bind is not None:
-        host, _, raw = args.master_bind.rpartition(":")
-        if not raw.isdigit() or not 0 <= int(raw) < 65536 or not host:
-            raise InputError(f"{args.master_bind!r} is not HOST:PORT", source="--master")
-        port = int(raw)
+        host, port = _host_port(args.master_bind)
     return {"token": args.token or os.environ.get("SQUALL_TOKEN"), "web_port": args.web,
             "remote_workers": args.remote_workers, "master_host": host, "master_port": port}
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    """``--master HOST:PORT``, checked (port 0: any free one)."""
+    host, _, raw = text.rpartition(":")
+    if not host or not raw.isdigit() or not 0 <= int(raw) < 65536:
+        raise InputError(f"{text!r} is not HOST:PORT", source="--master")
+    return host, int(raw)
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     """A load worker for a live run's master (on this machine or another): the driver
     process itself, so gevent patches it before anything else is imported."""
-    host, _, port = args.master.rpartition(":")
-    if not host or not port.isdigit():
-        raise InputError(f"{args.master!r} is not HOST:PORT", source="--master")
+    _host_port(args.master)
     os.execv(sys.executable, [sys.executable, "-m", "harness.live.driver", "--worker",
                               "--master", args.master])
 

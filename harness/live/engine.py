@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from array import array
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -89,7 +88,9 @@ class _Run:
         self.opts = opts
         #: a live display when the caller wants progress (a panel on a terminal)
         self.display = Display() if progress is not None else None
-        self.recent = Recent()
+        self.stops = StopWatch(scenario.stop_conditions)
+        #: recent answers: for the display and the stop conditions alike
+        self.recent = Recent(keep=self.stops.span)
         self._shown = 0.0
         self.t0 = 0.0
         self.times = schedule.times
@@ -99,9 +100,7 @@ class _Run:
         self.prio = schedule.priority
         self.done = np.zeros(len(schedule), dtype=bool)
         self.completed = self.dropped = 0
-        self.lags = array("d")  #: send lag of every sent request, wall seconds
         self.health = Health(self.live.max_send_lag)
-        self.stops = StopWatch(scenario.stop_conditions)
         self.faults: FaultController | None = None
         self.missed_samples = 0
         self.cpu: GroupCpu | None = None
@@ -144,7 +143,7 @@ class _Run:
             self._dropped(rid, None)
         self.writer.event(self.now_s(), "run_end", completed=self.completed,
                           dropped=self.dropped)
-        summary = self.health.summary(self.k)
+        summary = self.health.summary()
         if self.cpu is not None:
             summary.update(self.cpu.summary())
         meta: dict[str, Any] = {"generator": {**summary, **self.driver_end},
@@ -180,7 +179,7 @@ class _Run:
         self.reader = FrameReader()
         deadline = time.monotonic() + DRIVER_READY_S + self.live.join_within
         while True:
-            kind = self._read(proc, deadline - time.monotonic(), expect_ready=True)
+            kind = self._read(proc, deadline - time.monotonic())
             if kind == b"R":
                 break
             if self.driver_end.get("error"):
@@ -191,8 +190,7 @@ class _Run:
                 raise LiveRunError(f"the load driver was not ready within {DRIVER_READY_S:g} s")
         return proc
 
-    def _read(self, proc: subprocess.Popen[bytes], wait: float,
-              expect_ready: bool = False) -> bytes | None:
+    def _read(self, proc: subprocess.Popen[bytes], wait: float) -> bytes | None:
         """Read what the driver sent within ``wait`` seconds; the last frame kind."""
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
@@ -211,8 +209,6 @@ class _Run:
                 self._results(payload)
             elif kind == b"E":
                 self.driver_end = dict(payload)
-            elif kind == b"R" and not expect_ready:
-                continue
         return last
 
     def _loop(self, driver: subprocess.Popen[bytes]) -> None:
@@ -241,8 +237,9 @@ class _Run:
                 next_sample += step
                 if next_sample < now:
                     next_sample = now + step
+            self.recent.trim(self.now_s())  # bounded whatever the run's length
             if not stopped:
-                fired = self.stops.check(self.now_s())
+                fired = self.stops.check(self.now_s(), self.recent.answers)
                 if fired is not None:
                     stopped = True
                     self.status, self.reason = RunStatus.ABORTED, fired
@@ -267,7 +264,6 @@ class _Run:
             self.done[rid] = True
             intended = float(self.times[rid])
             lag = sent - t0 - intended / k
-            self.lags.append(lag)
             sent_s, end_s = (sent - t0) * k, (end - t0) * k
             self.health.add(sent_s, lag)
             try:
@@ -289,7 +285,6 @@ class _Run:
                 for span in ans.spans:
                     append((rid, *span))
             self.completed += 1
-            self.stops.add(end_s, outcome != Outcome.OK.value, latency)
             self.recent.add(end_s, sent_s, outcome != Outcome.OK.value, latency, lag)
 
     def _dropped(self, rid: int, sent: float | None) -> None:
@@ -300,7 +295,6 @@ class _Run:
             rid, self.wf_names[self.wf[rid]], self.prio_names[self.prio[rid]], intended,
             sent_s, None, None, Outcome.DROPPED.value, None, 0, 0, False, 0, 0, 0.0, None))
         self.dropped += 1
-        self.stops.add(intended, True, None)
         self.recent.add(intended, sent_s, True, None)
 
     def _show(self, total: float) -> None:

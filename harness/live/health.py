@@ -30,7 +30,7 @@ class Health:
         self._at.append(sent_s)
         self._lag.append(lag)
 
-    def summary(self, k: float = 1.0) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         lag = np.frombuffer(self._lag, dtype=np.float64) if self._lag else np.zeros(0)
         at = np.frombuffer(self._at, dtype=np.float64) if self._at else np.zeros(0)
         out: dict[str, Any] = {"sent": int(lag.size), "threshold_s": self.threshold_s}

@@ -45,10 +45,12 @@ class Status:
 
 
 class Recent:
-    """The last ``window`` scenario seconds of sends and answers."""
+    """The recent sends and answers: the display's figures cover the last ``window``
+    scenario seconds; answers are kept for ``keep`` seconds (the stop conditions may look
+    further back)."""
 
-    def __init__(self, window: float = 10.0) -> None:
-        self.window = window
+    def __init__(self, window: float = 10.0, keep: float = 0.0) -> None:
+        self.window, self.keep = window, max(window, keep)
         self.sent: deque[float] = deque()
         self.answers: deque[tuple[float, bool, float]] = deque()
         self.lags: deque[tuple[float, float]] = deque()
@@ -61,21 +63,26 @@ class Recent:
         if lag is not None and sent_s is not None:
             self.lags.append((sent_s, lag))
 
-    def figures(self, now: float) -> tuple[float, int, int, float | None, float | None]:
-        """(sent per second, answers, bad answers, p95, p99 send lag ms) over the window."""
+    def trim(self, now: float) -> None:
+        """Forget what is older than the display's window (answers: than ``keep``)."""
         edge = now - self.window
         while self.sent and self.sent[0] < edge:
             self.sent.popleft()
-        while self.answers and self.answers[0][0] < edge:
-            self.answers.popleft()
         while self.lags and self.lags[0][0] < edge:
             self.lags.popleft()
+        while self.answers and self.answers[0][0] < now - self.keep:
+            self.answers.popleft()
+
+    def figures(self, now: float) -> tuple[float, int, int, float | None, float | None]:
+        """(sent per second, answers, bad answers, p95, p99 send lag ms) over the window."""
+        self.trim(now)
+        edge = now - self.window
+        answers = [a for a in self.answers if a[0] >= edge]
         span = min(self.window, max(now, 1e-9))
-        lat = [a[2] for a in self.answers if not np.isnan(a[2])]
+        lat = [a[2] for a in answers if not np.isnan(a[2])]
         p95 = float(np.percentile(lat, 95)) if lat else None
         lag = float(np.percentile([x[1] for x in self.lags], 99)) * 1000 if self.lags else None
-        return (len(self.sent) / span, len(self.answers), sum(a[1] for a in self.answers),
-                p95, lag)
+        return len(self.sent) / span, len(answers), sum(a[1] for a in answers), p95, lag
 
 
 class Display:

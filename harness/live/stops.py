@@ -8,8 +8,7 @@ then aborted: no more arrivals are sent, every fault is rolled back, the verdict
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -25,23 +24,18 @@ class StopWatch:
     def __init__(self, conditions: Sequence[StopCondition]) -> None:
         self.conditions = list(conditions)
         self.parsed = [c.parse(c.when) for c in self.conditions]
+        #: how far back the conditions look (the answers kept must cover it)
         self.span = max((c.window for c in self.conditions), default=0.0)
-        self._answers: deque[tuple[float, bool, float]] = deque()  # (t, bad, latency)
         self._since: list[float | None] = [None] * len(self.conditions)
         self._last = -np.inf
 
-    def add(self, t: float, bad: bool, latency: float | None) -> None:
-        if self.conditions:
-            self._answers.append((t, bad, np.nan if latency is None else latency))
-
-    def check(self, now: float) -> str | None:
-        """The label of the condition that fires now, or None."""
+    def check(self, now: float, answers: Collection[tuple[float, bool, float]]) -> str | None:
+        """The label of the condition that fires now, or None. ``answers`` are the recent
+        answers as ``(t, bad, latency)`` — NaN latency for a dropped arrival — covering
+        at least :attr:`span` seconds (:class:`harness.live.progress.Recent` keeps them)."""
         if not self.conditions or now - self._last < CHECK_EVERY_S:
             return None
         self._last = now
-        answers = self._answers
-        while answers and answers[0][0] < now - self.span:
-            answers.popleft()
         if not answers:
             return None
         data = np.array(answers, dtype=np.float64)
