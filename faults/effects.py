@@ -54,7 +54,8 @@ class Effects:
         self.factor = 1.0  #: brownout: everything takes this many times longer
         self.errors: list[tuple[float, ErrorMode]] = []  # (p, how)
         self.storms: list[tuple[float, float]] = []  # (p, retry_after)
-        self.limits: tuple[float | None, float | None] | None = None  # lowered (rpm, tpm)
+        #: lowered limits (rpm, tpm, per): see harness.policies.ratelimit.Limits
+        self.limits: tuple[float | None, float | None, float] | None = None
         self.outage: CutMode | None = None
 
     def latency(self, base: float, rng: random.Random) -> float:
@@ -85,6 +86,10 @@ def _lower(a: float | None, b: float | None) -> float | None:
     return a if b is None else min(a, b)
 
 
+def _per(amount: float | None, per: float, over: float) -> float | None:
+    return None if amount is None else amount * over / per
+
+
 def effects_of(faults: Sequence[FaultSpecBase]) -> Effects | None:
     """The combined per-call effects of ``faults`` (None when they have none)."""
     fx = Effects()
@@ -100,8 +105,12 @@ def effects_of(faults: Sequence[FaultSpecBase]) -> Effects | None:
             if f.probability is not None:
                 fx.storms.append((f.probability, f.retry_after))
             if f.rpm is not None or f.tpm is not None:
-                rpm, tpm = fx.limits or (None, None)
-                fx.limits = (_lower(rpm, f.rpm), _lower(tpm, f.tpm))
+                if fx.limits is None:
+                    fx.limits = (f.rpm, f.tpm, f.per)
+                else:  # counted over the first fault's period
+                    rpm, tpm, per = fx.limits
+                    fx.limits = (_lower(rpm, _per(f.rpm, f.per, per)),
+                                 _lower(tpm, _per(f.tpm, f.per, per)), per)
         elif isinstance(f, OutageFault):
             fx.outage = CutMode.HANG if f.mode is CutMode.HANG or fx.outage is CutMode.HANG \
                 else CutMode.FAIL_FAST

@@ -171,6 +171,7 @@ class RateLimitFault(FaultSpecBase):
     retry_after: Duration = 1.0
     rpm: PositiveFloat | None = None
     tpm: PositiveFloat | None = None
+    per: PositiveDuration = 60.0  #: the period rpm and tpm count over (see RateLimit.per)
 
     @model_validator(mode="after")
     def _form(self) -> RateLimitFault:

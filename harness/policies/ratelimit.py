@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["RateLimiter", "TokenBucket"]
+__all__ = ["MINUTE_S", "Limits", "RateLimiter", "TokenBucket", "limiter_for"]
+
+MINUTE_S = 60.0
+#: (requests, tokens, per): up to ``requests`` and ``tokens`` per ``per`` seconds (a
+#: minute; a time-scaled system's minute is ``60 / K`` seconds, its buckets the same size)
+Limits = tuple[float | None, float | None, float]
 
 
 class TokenBucket:
@@ -44,9 +49,10 @@ class RateLimiter:
 
     __slots__ = ("requests", "tokens")
 
-    def __init__(self, rpm: float | None, tpm: float | None, now: float = 0.0) -> None:
-        self.requests = TokenBucket(rpm, rpm / 60.0, now) if rpm else None
-        self.tokens = TokenBucket(tpm, tpm / 60.0, now) if tpm else None
+    def __init__(self, rpm: float | None, tpm: float | None, now: float = 0.0,
+                 per: float = MINUTE_S) -> None:
+        self.requests = TokenBucket(rpm, rpm / per, now) if rpm else None
+        self.tokens = TokenBucket(tpm, tpm / per, now) if tpm else None
 
     def try_acquire(self, now: float, tokens: float) -> float:
         """0.0 if the call may go (its request and tokens are taken), else Retry-After."""
@@ -62,3 +68,18 @@ class RateLimiter:
         if self.tokens is not None:
             self.tokens.take(now, tokens)
         return 0.0
+
+
+def limiter_for(own: Limits | None, lowered: Limits | None, now: float) -> RateLimiter | None:
+    """A fresh limiter for an endpoint with limits ``own`` (None: none) under a
+    rate-limit fault's ``lowered`` limits (None: no such fault): the tighter of each,
+    counted over ``own``'s period."""
+    if lowered is None:
+        return None if own is None else RateLimiter(*own[:2], now, own[2])
+    if own is None:
+        return RateLimiter(*lowered[:2], now, lowered[2])
+    scale = own[2] / lowered[2]
+    rpm, tpm = (None if low is None else low * scale for low in lowered[:2])
+    rpm = rpm if own[0] is None or rpm is None else min(rpm, own[0])
+    tpm = tpm if own[1] is None or tpm is None else min(tpm, own[1])
+    return RateLimiter(rpm, tpm, now, own[2]) if rpm or tpm else None

@@ -75,6 +75,13 @@ class RateLimit(Spec):
     rpm: PositiveFloat | None = None
     tpm: PositiveFloat | None = None
     retry_after: Duration | None = None  #: fixed Retry-After; default: until the bucket refills
+    #: the period ``rpm`` and ``tpm`` count over: a minute (a time-scaled run shortens it,
+    #: so the buckets keep their size and refill K times faster)
+    per: PositiveDuration = 60.0
+
+    @property
+    def limits(self) -> tuple[float | None, float | None, float]:
+        return self.rpm, self.tpm, self.per
 
     @model_validator(mode="after")
     def _some_limit(self) -> RateLimit:

@@ -4,7 +4,8 @@ A live run under ``--time-scale K`` sends the scenario's arrivals at ``t / K`` a
 the system and the fault parameters given by :func:`time_scaled`: service times, LLM and
 tool latencies, timeouts, backoffs, deadlines, cold starts, breaker windows and open
 times, autoscaler intervals and windows, fault latencies and Retry-Afters are divided by
-K; rate limits (per minute) are multiplied by K. Queueing dynamics are unchanged
+K — a rate limit's minute too (``per``), so its buckets keep their size and refill K
+times faster. Queueing dynamics are unchanged
 (Little's law: K times the rate over 1/K the time), so records multiplied back to
 scenario time compare directly with a simulation. Counts (tokens, replicas, slots, call
 counts) and dimensionless numbers (fractions, factors, shape parameters) stay.
@@ -23,18 +24,13 @@ from typing import Any
 from pydantic import BaseModel, WithJsonSchema
 from pydantic.fields import FieldInfo
 
-from faults.specs import RateLimitFault
 from harness import units
 from harness.dists import DistSpec, DurationDist, Value
 from harness.scenario.policies import CircuitBreaker
-from harness.scenario.system import RateLimit
 
 __all__ = ["time_scaled"]
 
 _DURATION, _RATE, _DIST = "duration", "rate", "duration distribution"
-#: Rates written as plain numbers per minute (requests and tokens per minute).
-_PER_MINUTE: dict[type, tuple[str, ...]] = {RateLimit: ("rpm", "tpm"),
-                                            RateLimitFault: ("rpm", "tpm")}
 _VALUE_META = typing.get_args(Value)[1:]  #: what marks a distribution's seconds
 _DIST_META = typing.get_args(DurationDist)[1:]  #: what marks a duration distribution
 
@@ -106,9 +102,6 @@ def _model(model: BaseModel, k: float, kind: str | None) -> BaseModel:
         new = _walk(value, k, field_kind)
         if new is not value and new != value:
             updates[name] = new
-    for name in _PER_MINUTE.get(type(model), ()):  # plain numbers, per minute
-        if getattr(model, name) is not None:
-            updates[name] = getattr(model, name) * k
     return model.model_copy(update=updates) if updates else model
 
 

@@ -24,7 +24,7 @@ import simpy
 from faults.effects import Disturbance, Effects, decide
 from faults.specs import CutMode, ErrorMode
 from harness.outcomes import ErrorKind
-from harness.policies.ratelimit import RateLimiter
+from harness.policies.ratelimit import Limits, limiter_for
 from harness.scenario.system import Endpoint, Tool
 from harness.sim.station import GRANTED, Station, Waiter
 from harness.sim.world import Req, World
@@ -162,21 +162,16 @@ class SimEndpoint(_Server):
         self.price_in = spec.price.input_per_token
         self.price_out = spec.price.output_per_token
         limits = spec.rate_limit
-        self._limits = (limits.rpm, limits.tpm) if limits else (None, None)
-        self.limiter = RateLimiter(*self._limits) if limits else None
+        self._limits = limits.limits if limits else None
+        self.limiter = limiter_for(self._limits, None, 0.0)
         self.fixed_retry_after = limits.retry_after if limits else None
 
     def nominal_capacity(self) -> float:
         return self.spec.concurrency or math.inf
 
-    def lower_limits(self, limits: tuple[float | None, float | None] | None) -> None:
+    def lower_limits(self, limits: Limits | None) -> None:
         """Apply a rate-limit fault's lowered limits (None restores the endpoint's own)."""
-        rpm, tpm = limits if limits is not None else self._limits
-        if limits is not None:
-            own_rpm, own_tpm = self._limits
-            rpm = rpm if own_rpm is None or rpm is None else min(rpm, own_rpm)
-            tpm = tpm if own_tpm is None or tpm is None else min(tpm, own_tpm)
-        self.limiter = RateLimiter(rpm, tpm, self.env.now) if rpm or tpm else None
+        self.limiter = limiter_for(self._limits, limits, self.env.now)
 
     def latency(self, tokens_out: int) -> tuple[float, float]:
         """(time to first token, whole latency)."""

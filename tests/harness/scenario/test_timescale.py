@@ -51,7 +51,8 @@ def test_times_are_divided_rates_multiplied_counts_kept() -> None:
     big, small = fast.endpoints["big"], fast.endpoints["small"]
     assert (big.ttft.median, big.ttft.p95) == pytest.approx((0.15, 0.5))
     assert big.per_token.mean == pytest.approx(0.0025)
-    assert (big.rate_limit.rpm, big.rate_limit.tpm) == (2400, 400000)
+    # a bucket keeps its size (a count) and refills 4 times faster: its minute is 15 s
+    assert (big.rate_limit.rpm, big.rate_limit.tpm, big.rate_limit.per) == (600, 100000, 15)
     assert big.rate_limit.retry_after == 1.0
     assert big.concurrency == 8
     assert small.latency.bounds() == pytest.approx((0.025, 0.075))
@@ -85,7 +86,7 @@ def test_fault_parameters_scale_too() -> None:
         (30.0, 15.0, 1.0, 0.5, 3)
     limits = time_scaled(RateLimitFault.model_validate(
         {"target": "endpoint.big", "at": 0, "rpm": 60, "retry_after": "10s"}), 5)
-    assert (limits.rpm, limits.retry_after) == (300, 2.0)
+    assert (limits.rpm, limits.per, limits.retry_after) == (60, 12.0, 2.0)
 
 
 SCENARIO = """
@@ -94,14 +95,15 @@ seed: 3
 duration: 5m
 system:
   endpoints: {m: {ttft: {dist: lognormal, median: 400ms, p95: 1s}, per_token: 5ms,
-                  concurrency: 6}}
+                  concurrency: 6, rate_limit: {rpm: 240}}}
   agents:
     a: {replicas: 2, concurrency: 2, service_time: {dist: exponential, mean: 300ms},
         llm: {endpoint: m, output_tokens: 40}, timeout: 4s,
         retry: {attempts: 2, base: 200ms}}
   workflows: {w: {steps: [a], deadline: 8s}}
 demand: {curve: {constant: 5}}
-faults: [{kind: latency, target: endpoint.m, at: 2m, duration: 1m, add: 1s}]
+faults: [{kind: latency, target: endpoint.m, at: 2m, duration: 1m, add: 1s},
+         {kind: rate_limit, target: endpoint.m, at: 3m30s, duration: 30s, rpm: 60}]
 sla: {objective: 3s}
 """
 
@@ -126,6 +128,7 @@ def test_the_fast_system_on_fast_arrivals_is_the_same_run_k_times_faster(k: floa
                                     schedule.workflows, schedule.duration / k)
     slow = run(scenario, schedule, scenario.seed)
     quick = run(fast, fast_schedule, scenario.seed)
+    assert (slow["error_kind"] == "rate_limited").sum() >= 5  # the buckets ran dry
     assert list(quick["outcome"]) == list(slow["outcome"])
     assert np.allclose(quick["latency_s"].to_numpy() * k, slow["latency_s"].to_numpy(),
                        rtol=1e-6, atol=1e-9)
