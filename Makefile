@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: test demo bench lint clean report-screenshot browser
+.PHONY: test demo bench lint clean report-screenshot browser conformance-live
 
 # `make report-screenshot DIR=runs/x` or `make report-screenshot runs/x`
 ifeq (report-screenshot,$(firstword $(MAKECMDGOALS)))
@@ -39,6 +39,13 @@ browser:
 report-screenshot: $(VENV)/.stamp-test browser
 	@test -n "$(DIR)" || { echo "usage: make report-screenshot DIR=runs/NAME"; exit 2; }
 	$(BIN)/python -m reports.screenshot $(DIR)
+
+# The engine conformance suite with the live engine against the reference system (real
+# processes, every case; about 20 minutes at the default time scale of 10).
+CONFORMANCE_SCALE ?= 10
+conformance-live: $(VENV)/.stamp-test
+	SQUALL_CONFORMANCE_LIVE=1 SQUALL_CONFORMANCE_SCALE=$(CONFORMANCE_SCALE) \
+	  $(BIN)/python -m pytest -q --durations=10 tests/conformance -k live $(PYTEST_ARGS)
 
 demo: $(VENV)/.stamp-test
 	$(BIN)/python -m harness.cli.demo

@@ -219,8 +219,7 @@ class _Run:
         driver.stdin.write(f"GO {t0_wall!r}\n".encode())
         driver.stdin.flush()
         self.faults = FaultController(self.target, self.scenario.fault_list, t0=self.t0,
-                                      k=self.k, duration=self.scenario.duration,
-                                      lease=self.live.lease)
+                                      k=self.k, lease=self.live.lease)
         self.faults.start()
         step = self.scenario.records.step / self.k
         next_sample = self.t0
@@ -284,6 +283,8 @@ class _Run:
                 append = self.writer.spans.append
                 for span in ans.spans:
                     append((rid, *span))
+            for t, type_, fields in ans.events:
+                self.writer.event(t, type_, **fields)
             self.completed += 1
             self.recent.add(end_s, sent_s, outcome != Outcome.OK.value, latency, lag)
 
@@ -329,8 +330,9 @@ class _Run:
         inflight = max(due - self.completed - self.dropped, 0)  # due, not yet answered
         self.writer.timeseries.append((t, "system", "requests", None, None, None,
                                        inflight, 0, None, 0.0))
-        for type_, fields in events:
-            self.writer.event(t, type_, **fields)
+        for wall, type_, fields in events:  # no time: the books the run started with
+            at = 0.0 if wall is None else max((wall - self.t0) * self.k, 0.0)
+            self.writer.event(round(at, 6), type_, **fields)
 
     # --- the driver --------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ still active.
 from __future__ import annotations
 
 import contextlib
+import math
 import queue
 import threading
 import time
@@ -45,12 +46,16 @@ class _Due:
 
 class FaultController:
     def __init__(self, target: Target, faults: list[FaultSpecBase], *, t0: float, k: float,
-                 duration: float, lease: float) -> None:
+                 lease: float) -> None:
         self.target, self.t0, self.k, self.lease = target, t0, k, lease
         self.dues: list[_Due] = []
         for act in FaultSchedule(faults):
-            self.dues.append(_Due(t0 + act.start / k, True, act))
-            if act.end is not None and act.end < duration:
+            # a fault from the start is in place before the first arrival (as in the
+            # simulator, where it is applied first); one that ends after the last arrival
+            # still ends on time while the run drains
+            self.dues.append(_Due(t0 + act.start / k if act.start > 0 else -math.inf, True,
+                                  act))
+            if act.end is not None:
                 self.dues.append(_Due(t0 + act.end / k, False, act))
         self.dues.sort(key=lambda d: (d.wall, not d.start))
         self.active: dict[str, Activation] = {}

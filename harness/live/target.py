@@ -53,6 +53,9 @@ class Answer:
     tokens_out: int = 0
     cost: float = 0.0
     spans: list[SpanRow] = field(default_factory=list)
+    #: events the system saw while serving it (a breaker's transition): (t in scenario
+    #: seconds, type, fields), written as the simulator writes them
+    events: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
 
 
 class Target(Protocol):
@@ -79,9 +82,12 @@ class Target(Protocol):
         """Roll back every fault this run applied (safe to call twice)."""
         ...
 
-    def sample(self) -> tuple[list[tuple[Any, ...]], list[tuple[str, dict[str, Any]]]]:
+    def sample(self) -> tuple[list[tuple[Any, ...]],
+                              list[tuple[float | None, str, dict[str, Any]]]]:
         """Timeseries rows without their time (:data:`~harness.records.schema.TIMESERIES`),
-        and the events (type, fields) the system's state shows since the last sample."""
+        and the events since the last sample: (time on the system's clock, which is
+        ``time.monotonic()`` on this machine, or None for the state the run starts from,
+        written at t = 0; type; fields)."""
         ...
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ the last flush; a damaged file is skipped. Whatever is missing is listed in
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,9 @@ def _events(directory: Path, missing: list[str]) -> list[dict[str, Any]]:
             bad += 1
     if bad:
         missing.append(f"events.jsonl: {bad} unreadable lines skipped")
+    # A live run writes an event when it learns of it (a breaker's transition comes with
+    # the answer of the request that moved it): in time order from here on.
+    events.sort(key=lambda e: e["t_s"] if isinstance(e["t_s"], int | float) else math.inf)
     return events
 
 

@@ -74,8 +74,9 @@ class ReferenceTarget:
         self._service: Service | None = None
         self._workdir: Path | None = None
         self._applied: set[str] = set()
-        self._replicas: dict[tuple[str, int], tuple[int, bool]] = {}  # → (pid, ready)
         state = self._call("GET", "/_squall/state")
+        self._seq = int(state.get("events_seq", 0))  #: replica events read up to here
+        self._first = True
         orchestrator = state.get("orchestrator") or {}
         if not isinstance(orchestrator, dict) or not orchestrator.get("url"):
             raise TargetError(f"{control} is not a reference system's control API")
@@ -158,50 +159,63 @@ class ReferenceTarget:
                           steps=int(trace["steps"]), fallback=bool(trace["fallback"]),
                           tokens_in=int(trace["tokens_in"]), tokens_out=int(trace["tokens_out"]),
                           cost=float(trace["cost"]),
-                          spans=[_span(s, t0, k) for s in trace["spans"]])
+                          spans=[_span(s, t0, k) for s in trace["spans"]],
+                          events=[_breaker(e, t0, k) for e in trace.get("events", ())])
         except (KeyError, TypeError, ValueError):
             return Answer(error=error or ErrorKind.MALFORMED.value)
 
     # --- state -------------------------------------------------------------------------
 
-    def sample(self) -> tuple[list[tuple[Any, ...]], list[tuple[str, dict[str, Any]]]]:
-        """Timeseries rows (without time) and the replica events since the last sample."""
-        state = self._call("GET", "/_squall/state")
+    def sample(self) -> tuple[list[tuple[Any, ...]],
+                              list[tuple[float | None, str, dict[str, Any]]]]:
+        """Timeseries rows (without time), and the replica events since the last sample
+        as the supervisor logged them (their time on its clock). The first sample starts
+        the run's books: every replica there is then, started and (if so) ready."""
+        state = self._call("GET", f"/_squall/state?load=1&events_after={self._seq}")
         rows: list[tuple[Any, ...]] = []
-        events: list[tuple[str, dict[str, Any]]] = []
-        seen: set[tuple[str, int]] = set()
+        events: list[tuple[float | None, str, dict[str, Any]]] = []
         agents = self.scenario.system.agents
         for name, listing in (state.get("agents") or {}).items():
             spec = agents.get(name)
             conc = spec.concurrency if spec is not None else 1
-            price = self._price(name)
-            ready = 0
+            replicas = ready = busy = queued = 0
             for rep in listing:
-                key = (name, int(rep["replica"]))
                 service = rep.get("service") or {}
-                pid, up = int(service.get("pid") or 0), bool(rep.get("ready"))
                 alive = bool(service.get("alive"))
-                ready += up and alive and not rep.get("away")
-                if not alive:
-                    continue
-                seen.add(key)
-                before = self._replicas.get(key)
-                if before is None:
-                    events.append(("replica_start", {"agent": name, "replica": key[1],
-                                                     "cold_start_s": 0.0,
-                                                     "price_per_s": price}))
-                elif before[0] != pid:
-                    events.append(("replica_crash", {"agent": name, "replica": key[1],
-                                                     "restart_s": None}))
-                if up and (before is None or not before[1] or before[0] != pid):
-                    events.append(("replica_ready", {"agent": name, "replica": key[1]}))
-                self._replicas[key] = (pid, up)
-            rows.append(("agent", name, len(listing), ready, ready * conc, None, None, None,
+                up = bool(rep.get("ready")) and alive
+                replicas += not rep.get("doomed")
+                ready += up and not rep.get("away") and not rep.get("draining")
+                load = service.get("load") or {}
+                busy += int(load.get("busy", 0))
+                queued += int(load.get("queued", 0))
+                if self._first and alive and not rep.get("doomed"):
+                    index = int(rep["replica"])
+                    events.append((None, "replica_start", {
+                        "agent": name, "replica": index, "cold_start_s": 0.0,
+                        "price_per_s": self._price(name)}))
+                    if up:
+                        events.append((None, "replica_ready", {"agent": name,
+                                                               "replica": index}))
+            rows.append(("agent", name, replicas, ready, ready * conc, busy, queued, None,
                          None))
-        for key in sorted(set(self._replicas) - seen):
-            del self._replicas[key]
-            events.append(("replica_stop", {"agent": key[0], "replica": key[1],
-                                            "reason": "gone"}))
+        for kind, section in (("endpoint", "endpoints"), ("tool", "tools")):
+            for name, service in sorted((state.get(section) or {}).items()):
+                load = (service or {}).get("load")
+                if load is None:  # down, or too busy to say: no row rather than a guess
+                    continue
+                rows.append((kind, name, None, None, int(load["capacity"]), int(load["busy"]),
+                             int(load["queued"]), None, None))
+        for raw in state.get("events") or ():
+            self._seq = max(self._seq, int(raw["seq"]))
+            type_ = raw["type"]
+            fields = {k: v for k, v in raw.items() if k not in ("seq", "t", "type")}
+            for key in ("restart_s", "cold_start_s"):  # wall seconds → scenario seconds
+                if fields.get(key) is not None:
+                    fields[key] = round(float(fields[key]) * self.k, 6)
+            if type_ == "replica_start":
+                fields["price_per_s"] = self._price(fields["agent"])
+            events.append((float(raw["t"]), type_, fields))
+        self._first = False
         return rows, events
 
     def _price(self, agent: str) -> float:
@@ -218,6 +232,13 @@ class ReferenceTarget:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
+
+
+def _breaker(e: dict[str, Any], t0: float, k: float) -> tuple[float, str, dict[str, Any]]:
+    if e["type"] != "breaker":
+        raise ValueError(f"an event of an unknown type {e['type']!r}")
+    return ((float(e["t"]) - t0) * k, "breaker",
+            {"component": str(e["component"]), "from": str(e["from"]), "to": str(e["to"])})
 
 
 def _span(s: dict[str, Any], t0: float, k: float) -> tuple[Any, ...]:

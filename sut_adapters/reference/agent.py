@@ -11,11 +11,14 @@ The caller gives the attempt's ``limit`` as a ``time.monotonic()`` instant (all 
 reference system's processes share the machine's monotonic clock). The answer carries
 the spans of every LLM and tool attempt, tokens and cost; a failed call answers 502
 with the error kind (and the last 429's ``Retry-After``). Work whose caller gave up runs
-on to its end, holding its slot, as in the simulator.
+on to its end, holding its slot, as in the simulator; the answer (a timeout, with the
+trace so far) goes back at the limit all the same, and a call still queued at its limit
+leaves the queue.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import time
@@ -34,22 +37,21 @@ from harness.policies.breaker import CircuitBreaker
 from harness.policies.retry import RetryPolicy
 from harness.rng import stream
 from harness.scenario.system import Agent, LlmCall, ToolCall
-from sut_adapters.reference.client import Answer, HttpPool, call_json, cut_call
+from sut_adapters.reference.client import ANSWER_GRACE_S, Answer, HttpPool, call_json, cut_call
 from sut_adapters.reference.server import Server, hang, priority_of
 from sut_adapters.reference.service import (
-    LOG,
     BadRequestError,
     FaultControl,
-    authorize,
+    breaker_listener,
     json_error,
     make_app,
     partitions_only,
     pause,
     pause_until,
     read_json,
+    traced_events,
     with_pool,
 )
-from sut_adapters.reference.slots import OverloadedError
 
 __all__ = ["AgentReplica", "agent_app"]
 
@@ -66,6 +68,8 @@ class Work:
     tout: int = 0
     cost: float = 0.0
     retry_after: float | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)  #: breaker transitions
+    busy_until: float = 0.0  #: work abandoned at its limit holds the slot until then
 
 
 def _policy(spec: Any) -> RetryPolicy | None:
@@ -86,7 +90,8 @@ class _Llm:
         retry = _policy(spec.retry)
         self.targets: dict[str, Target] = {}
         for name in (spec.endpoint, *spec.fallback):
-            breaker = (CircuitBreaker(spec.circuit_breaker, replica.breaker_log(name))
+            breaker = (CircuitBreaker(spec.circuit_breaker,
+                                      breaker_listener(f"{replica.name}→{name}"))
                        if spec.circuit_breaker is not None else None)
             self.targets[name] = Target(name, subject=replica.endpoints[name], retry=retry,
                                         breaker=breaker, timeout=spec.timeout, rng=rng)
@@ -138,13 +143,6 @@ class AgentReplica(Server):
         self.links = Links()  #: partitions between this agent and endpoints or tools
 
 
-    def breaker_log(self, endpoint: str) -> Any:
-        def listen(now: float, old: Any, new: Any) -> None:
-            LOG.info("breaker", extra={"fields": {"component": f"{self.name}→{endpoint}",
-                                                  "from": old.value, "to": new.value,
-                                                  "t": round(now, 6)}})
-        return listen
-
     # --- one call ----------------------------------------------------------------------
 
     async def work(self, limit: float, endpoint: str | None, priority: int,
@@ -155,6 +153,11 @@ class AgentReplica(Server):
             await pause_until(limit)
             return TIMEOUT
         if service > 0:
+            end = time.monotonic() + service
+            if end > limit:  # the caller gives up first: answer then, work on until end
+                await pause_until(limit)
+                work.busy_until = end
+                return TIMEOUT
             await pause(service)
         if how is ErrorMode.ERROR:
             return ErrorKind.ERROR.value
@@ -194,7 +197,7 @@ class AgentReplica(Server):
                                             fallback=call.fallback))
                     return err
             answer = await call_json(session, f"{call.target.subject}{path}", body,
-                                     limit=call.limit, priority=priority)
+                                     limit=call.limit, priority=priority, grace=ANSWER_GRACE_S)
             self._span(work, answer, kind, call, start)
             return answer.error
 
@@ -209,10 +212,10 @@ class AgentReplica(Server):
         return chain.settle(time.monotonic(), limit, err)
 
     def _span(self, work: Work, answer: Answer, kind: str, call: Call, start: float) -> None:
-        ext = answer.body.get("squall", {}) if answer.error is None else {}
+        ext = answer.body.get("squall") or {}  # a timeout says how long it queued too
         usage = answer.body.get("usage", {}) if answer.error is None else {}
+        cost = float(ext.get("cost", 0.0)) if answer.error is None else 0.0
         tin, tout = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
-        cost = float(ext.get("cost", 0.0))
         if answer.billed is not None:  # a malformed answer is billed like any other
             tin, tout, cost = answer.billed
         if answer.retry_after is not None:
@@ -264,18 +267,23 @@ def agent_app(name: str, index: int, spec: Agent, *, seed: int, token: str,
         if d is not None and d.refuse is CutMode.FAIL_FAST:
             return json_error(503, "unavailable", f"{replica.target} is down")
         if d is not None and d.refuse is CutMode.HANG:
-            return await hang(request)
-        try:
-            queue_s = await replica.slots.acquire(prio)
-        except OverloadedError:
-            return json_error(503, "overloaded", f"{replica.target} replica {index}'s queue "
-                                                  "is full")
+            return await hang(request, limit)
+        entered = await replica.enter(prio, limit)  # its queue full, or its limit passed
+        if isinstance(entered, web.Response):
+            return entered
+        queue_s = entered
         work = Work()
         try:
-            err = await replica.work(limit, endpoint, prio, d.error if d else None, work)
+            with traced_events(work.events):
+                err = await replica.work(limit, endpoint, prio, d.error if d else None, work)
         finally:
-            replica.slots.release()
+            held = work.busy_until - time.monotonic()
+            if held > 0:
+                asyncio.get_running_loop().call_later(held, replica.slots.release)
+            else:
+                replica.slots.release()
         result = {"replica": index, "queue_s": round(queue_s, 6), "spans": work.spans,
+                  "events": work.events, "busy_until": work.busy_until or None,
                   "tokens_in": work.tin, "tokens_out": work.tout, "cost": work.cost}
         if err is None:
             return web.json_response({"ok": True, "squall": result})
@@ -284,11 +292,6 @@ def agent_app(name: str, index: int, spec: Agent, *, seed: int, token: str,
         return web.json_response({"error": {"type": err, "message": f"{name} failed: {err}"},
                                   "squall": result}, status=502, headers=headers)
 
-    async def load(request: web.Request) -> web.Response:
-        authorize(request, token)
-        return web.json_response({"busy": replica.slots.busy, "queued": replica.slots.waiting,
-                                  "concurrency": spec.concurrency})
-
     app.router.add_post("/invoke", invoke)
-    app.router.add_get("/_squall/load", load)
+    replica.serve_load(app, token)
     return app, replica

@@ -27,10 +27,14 @@ from faults.specs import CutMode
 from harness.calls.aio import sleep_on
 from harness.outcomes import ErrorKind
 
-__all__ = ["NO_LIMIT_S", "Answer", "HttpPool", "call_json", "cut_call"]
+__all__ = ["ANSWER_GRACE_S", "NO_LIMIT_S", "Answer", "HttpPool", "call_json", "cut_call"]
 
 _KINDS = {k.value for k in ErrorKind}
 NO_LIMIT_S = 365 * 86400.0  #: a limit this far off (or infinite) needs no timer
+#: A reference service answers by the limit it is given (``X-Squall-Limit``), with what
+#: the caller's trace needs (its spans, how long it queued); the caller waits this much
+#: longer (wall seconds) for that answer, so it is not lost to the hop's transit time.
+ANSWER_GRACE_S = 0.25
 
 
 @dataclass
@@ -145,15 +149,23 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, s
 
 
 async def call_json(pool: HttpPool, url: str, body: dict[str, Any], *,
-                    limit: float, priority: int = 1) -> Answer:
-    """POST ``body`` to ``url``; give up at ``limit`` (``time.monotonic()`` seconds)."""
+                    limit: float, priority: int = 1, grace: float = 0.0) -> Answer:
+    """POST ``body`` to ``url``; give up at ``limit`` (``time.monotonic()`` seconds).
+
+    ``grace``: for a callee that is given the same limit and answers by it with its
+    trace (an agent replica), wait that much longer for the answer so the trace is not
+    lost to the hop's transit time; an answer after the limit is still a ``timeout``,
+    with its body kept (the spans and the cost of the work done before the limit)."""
     left = limit - time.monotonic()
     if left <= 0:
         return Answer(ErrorKind.TIMEOUT.value)
+    wait = left + grace
     try:
-        async with asyncio.timeout(left if left < NO_LIMIT_S else None):
-            status, headers, raw = await pool.post(
-                url, json.dumps(body).encode(), {"X-Squall-Priority": str(priority)})
+        async with asyncio.timeout(wait if wait < NO_LIMIT_S else None):
+            sent = {"X-Squall-Priority": str(priority)}
+            if limit < NO_LIMIT_S + time.monotonic():
+                sent["X-Squall-Limit"] = repr(limit)
+            status, headers, raw = await pool.post(url, json.dumps(body).encode(), sent)
     except TimeoutError:
         return Answer(ErrorKind.TIMEOUT.value)
     except _RefusedError:
@@ -165,9 +177,13 @@ async def call_json(pool: HttpPool, url: str, body: dict[str, Any], *,
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         data = None
+    late = grace > 0 and time.monotonic() > limit
     if not isinstance(data, dict):
         bad = ErrorKind.MALFORMED if 200 <= status < 300 else ErrorKind.ERROR
-        return Answer(bad.value, status=status, billed=_billed(headers))
+        return Answer(ErrorKind.TIMEOUT.value if late else bad.value, status=status,
+                      billed=_billed(headers))
+    if late:  # the caller's budget ran out while the answer was on its way
+        return Answer(ErrorKind.TIMEOUT.value, data, None, status)
     if 200 <= status < 300:
         return Answer(None, data, status=status)
     said = data.get("error", {}).get("type") if isinstance(data.get("error"), dict) else None

@@ -32,18 +32,16 @@ from aiohttp import web
 from faults.effects import Effects
 from faults.specs import ErrorMode
 from harness.dists import BlockSampler
-from harness.policies.ratelimit import RateLimiter
+from harness.policies.ratelimit import limiter_for
 from harness.rng import stream
 from harness.scenario.system import Endpoint
-from sut_adapters.reference.server import Server, hang, priority_of
+from sut_adapters.reference.server import Server, hang, limit_of, priority_of, timed_out
 from sut_adapters.reference.service import (
     BadRequestError,
     FaultControl,
     json_error,
-    pause,
     read_json,
 )
-from sut_adapters.reference.slots import OverloadedError
 
 __all__ = ["MockLlm", "llm_app"]
 
@@ -67,18 +65,14 @@ class MockLlm(Server):
         self._whole = spec.latency is not None
         self.output_tokens = output_tokens
         limits = spec.rate_limit
-        self._limits = (limits.rpm, limits.tpm) if limits else (None, None)
+        self._limits = limits.limits if limits else None
         self.fixed_retry_after = limits.retry_after if limits else None
-        self.limiter = RateLimiter(*self._limits, time.monotonic()) if limits else None
+        self.limiter = limiter_for(self._limits, None, time.monotonic())
 
     def set_effects(self, target: str, fx: Effects | None) -> None:
         super().set_effects(target, fx)
-        rpm, tpm = self._limits
-        if fx is not None and fx.limits is not None:
-            low_rpm, low_tpm = fx.limits
-            rpm = low_rpm if rpm is None or low_rpm is None else min(rpm, low_rpm)
-            tpm = low_tpm if tpm is None or low_tpm is None else min(tpm, low_tpm)
-        self.limiter = RateLimiter(rpm, tpm, time.monotonic()) if rpm or tpm else None
+        self.limiter = limiter_for(self._limits, fx.limits if fx is not None else None,
+                                   time.monotonic())
 
     def times(self, tokens_out: int) -> tuple[float, float]:
         """(time to first token, whole latency), faults applied."""
@@ -131,9 +125,9 @@ def llm_app_routes(app: web.Application, llm: MockLlm) -> None:
     async def completions(request: web.Request) -> web.StreamResponse:
         body = await read_json(request)
         tin, tout, streaming, model = _parse(body, llm.output_tokens)
-        prio = priority_of(request)
+        prio, limit = priority_of(request), limit_of(request)
         d = llm.disturbance()
-        turned_away = await llm.at_the_door(request, d)
+        turned_away = await llm.at_the_door(request, d, limit)
         if turned_away is not None:
             return turned_away
         if llm.limiter is not None:
@@ -146,36 +140,39 @@ def llm_app_routes(app: web.Application, llm: MockLlm) -> None:
                 retry_after = wait if llm.fixed_retry_after is None else llm.fixed_retry_after
                 return json_error(429, "rate_limited", "rate limit reached",
                                   {"Retry-After": f"{retry_after:.3f}"})
-        try:
-            queue_s = await llm.slots.acquire(prio)
-        except OverloadedError:
-            llm.refused += 1
-            return json_error(503, "overloaded", f"{llm.name}'s queue is full")
-        try:
-            first, whole = llm.times(tout)
-            how = d.error if d is not None else None
-            if how is ErrorMode.TIMEOUT:
-                return await hang(request)
-            if how is ErrorMode.ERROR:
-                if first > 0:
-                    await pause(first)
-                return json_error(500, "error", f"{llm.name} failed (injected)")
-            cost = llm.price(tin, tout)
-            ext = {"endpoint": llm.name, "queue_s": round(queue_s, 6), "cost": cost,
-                   "ttft_s": round(first, 6), "malformed": how is ErrorMode.MALFORMED}
+        entered = await llm.enter(prio, limit)
+        if isinstance(entered, web.Response):
+            return entered
+        queue_s = entered
+        first, whole = llm.times(tout)
+        how = d.error if d is not None else None
+        if how is ErrorMode.TIMEOUT:
+            try:
+                return await hang(request, limit)
+            finally:
+                llm.slots.release()
+        if how is ErrorMode.ERROR:  # fails after its time to first token
+            if not await llm.serve(first, limit):
+                return timed_out(queue_s)
+            return json_error(500, "error", f"{llm.name} failed (injected)")
+        cost = llm.price(tin, tout)
+        ext = {"endpoint": llm.name, "queue_s": round(queue_s, 6), "cost": cost,
+               "ttft_s": round(first, 6), "malformed": how is ErrorMode.MALFORMED}
+        if streaming:  # a stream's caller reads it as it comes: no limit here
             llm.served += 1
-            if streaming:
+            try:
                 return await _stream(request, model, tin, tout, first=first, whole=whole,
                                      ext=ext, malformed=how is ErrorMode.MALFORMED)
-            if whole > 0:
-                await pause(whole)
-            if how is ErrorMode.MALFORMED:  # served to its end, so billed: say so aside
-                return web.Response(body=b'{"id": "chatcmpl-malformed", "choices": [{"mess',
-                                    content_type="application/json",
-                                    headers={USAGE_HEADER: f"{tin},{tout},{cost!r}"})
-            return web.json_response(_completion(model, tin, tout, ext))
-        finally:
-            llm.slots.release()
+            finally:
+                llm.slots.release()
+        if not await llm.serve(whole, limit):
+            return timed_out(queue_s)
+        llm.served += 1
+        if how is ErrorMode.MALFORMED:  # served to its end, so billed: say so aside
+            return web.Response(body=b'{"id": "chatcmpl-malformed", "choices": [{"mess',
+                                content_type="application/json",
+                                headers={USAGE_HEADER: f"{tin},{tout},{cost!r}"})
+        return web.json_response(_completion(model, tin, tout, ext))
 
     app.router.add_post("/v1/chat/completions", completions)
 
@@ -245,5 +242,6 @@ def llm_app(name: str, spec: Endpoint, seed: int, token: str, *,
                            apply_other=llm.apply_capacity)
     app = make_app(f"endpoint.{name}", token, control)
     llm_app_routes(app, llm)
+    llm.serve_load(app, token)
     app["llm"] = llm
     return app, llm

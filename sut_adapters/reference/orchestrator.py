@@ -36,19 +36,26 @@ from harness.policies.breaker import BreakerState, CircuitBreaker
 from harness.policies.retry import RetryPolicy
 from harness.rng import stream
 from harness.scenario.system import AgentStep, System
-from sut_adapters.reference.client import NO_LIMIT_S, HttpPool, call_json, cut_call
+from sut_adapters.reference.client import (
+    ANSWER_GRACE_S,
+    NO_LIMIT_S,
+    HttpPool,
+    call_json,
+    cut_call,
+)
 from sut_adapters.reference.metrics import Metric, add_metrics, counter, gauge
 from sut_adapters.reference.service import (
-    LOG,
     BadRequestError,
     FaultControl,
     authorize,
+    breaker_listener,
     json_error,
     make_app,
     partitions_only,
     pause,
     pause_until,
     read_json,
+    traced_events,
     with_pool,
 )
 from sut_adapters.reference.slots import OverloadedError, Slots
@@ -73,6 +80,7 @@ class _Request:
         self.tin = self.tout = 0
         self.cost = 0.0
         self.spans: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []  #: breaker transitions it caused
 
 
 class _Agent:
@@ -108,6 +116,9 @@ class _Agent:
         if self.shared is not None:
             self.shared.set_capacity(len(listing) * self.concurrency)
 
+    def unload(self, index: int) -> None:
+        self.load[index] -= 1
+
     def pick(self) -> tuple[int, str] | None:
         if not self.replicas:
             return None
@@ -126,7 +137,7 @@ class Orchestrator:
         self._fault_rng = random.Random(int(stream(seed, "orchestrator/faults")
                                             .integers(0, 2**62)))
         self.plan = WorkflowPlan(system.workflows, self._fault_rng)
-        self.agents = {n: _Agent(n, system, seed, self._breaker_log) for n in system.agents}
+        self.agents = {n: _Agent(n, system, seed, breaker_listener) for n in system.agents}
         for agent in self.agents.values():
             fallbacks = [self.agents[n].target for n in system.agents[agent.name].fallback]
             agent.chain = Chain([agent.target, *fallbacks], DEADLINE)
@@ -136,13 +147,6 @@ class Orchestrator:
         self.inflight = 0
         self.finished: dict[tuple[str, str], int] = {}  #: (workflow, outcome) → requests
         self.seconds: dict[str, float] = {}  #: workflow → summed latency of finished ones
-
-    @staticmethod
-    def _breaker_log(name: str) -> Any:
-        def listen(now: float, old: Any, new: Any) -> None:
-            LOG.info("breaker", extra={"fields": {"component": name, "from": old.value,
-                                                  "to": new.value, "t": round(now, 6)}})
-        return listen
 
     def set_effects(self, target: str, fx: Effects | None) -> None:
         name = target.partition(".")[2]
@@ -208,14 +212,20 @@ class Orchestrator:
                 req.spans.append(_agent_span(call, -1, start=start, end=time.monotonic(),
                                              error=failed, queue_s=waited))
                 return failed
+        held = [0.0]  # work abandoned at the limit holds its replica's slot until then
         try:
-            return await self._send(req, agent, call, endpoint, start=start, waited=waited)
+            return await self._send(req, agent, call, endpoint, start=start, waited=waited,
+                                    held=held)
         finally:
             if agent.shared is not None:
-                agent.shared.release()
+                left = held[0] - time.monotonic()
+                if left > 0:  # as the simulator's shared station: released when it ends
+                    asyncio.get_running_loop().call_later(left, agent.shared.release)
+                else:
+                    agent.shared.release()
 
     async def _send(self, req: _Request, agent: _Agent, call: Call, endpoint: str | None, *,
-                    start: float, waited: float) -> str | None:
+                    start: float, waited: float, held: list[float]) -> str | None:
         picked = agent.pick()
         if picked is None:
             req.spans.append(_agent_span(call, -1, start=start, end=start, error=UNAVAILABLE))
@@ -228,11 +238,17 @@ class Orchestrator:
             body["endpoint"] = endpoint
         try:
             answer = await call_json(self.session, f"{url}/invoke", body, limit=call.limit,
-                                     priority=req.prio)
-        finally:
+                                     priority=req.prio, grace=ANSWER_GRACE_S)
+        except BaseException:
             agent.load[index] -= 1
+            raise
         end = time.monotonic()
         work = answer.body.get("squall", {}) if isinstance(answer.body, dict) else {}
+        held[0] = float(work.get("busy_until") or 0.0)
+        if held[0] > end:  # the replica works on: it stays busy for the balancer too
+            asyncio.get_running_loop().call_later(held[0] - end, agent.unload, index)
+        else:
+            agent.unload(index)
         if answer.retry_after is not None:
             req.retry_after = answer.retry_after
         if agent.balancer is not None and answer.error is None:
@@ -241,6 +257,7 @@ class Orchestrator:
                                      end=end, error=answer.error,
                                      queue_s=waited + float(work.get("queue_s", 0.0))))
         req.spans.extend(work.get("spans", []))
+        req.events.extend(work.get("events", []))
         req.tin += int(work.get("tokens_in", 0))
         req.tout += int(work.get("tokens_out", 0))
         req.cost += float(work.get("cost", 0.0))
@@ -324,7 +341,8 @@ def orchestrator_app(system: System, *, seed: int, token: str,
         req = _Request(str(rid), name, _PRIORITY[prio_name], time.monotonic() + deadline)
         orch.inflight += 1
         try:
-            err = await orch.run(req)
+            with traced_events(req.events):
+                err = await orch.run(req)
         finally:
             orch.inflight -= 1
         key = (name, "ok" if err is None else err)
@@ -334,7 +352,7 @@ def orchestrator_app(system: System, *, seed: int, token: str,
                  "start": req.t0, "end": time.monotonic(), "steps": req.steps,
                  "attempts": req.attempts, "fallback": req.fallback,
                  "tokens_in": req.tin, "tokens_out": req.tout, "cost": req.cost,
-                 "spans": req.spans}
+                 "spans": req.spans, "events": req.events}
         if err is None:
             return web.json_response({"ok": True, "squall": trace})
         status = 504 if err in (DEADLINE, ErrorKind.TIMEOUT.value) else 502

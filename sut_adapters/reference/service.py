@@ -25,7 +25,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from aiohttp import web
@@ -37,8 +39,8 @@ from faults.specs import FaultSpec, FaultSpecBase, PartitionFault, TargetKind
 from harness.calls.aio import sleep_on
 from sut_adapters.reference.client import HttpPool
 
-__all__ = ["BadRequestError", "FaultControl", "authorize", "json_error", "make_app", "pause",
-           "pause_until", "serve"]
+__all__ = ["BadRequestError", "FaultControl", "authorize", "breaker_listener", "json_error",
+           "make_app", "pause", "pause_until", "serve", "traced_events"]
 
 CONTROL = "/_squall"
 #: Fault kinds that disturb each call (through ``faults.effects``), not capacity.
@@ -46,6 +48,33 @@ PER_CALL = frozenset({"latency", "error", "rate_limit", "outage", "brownout"})
 MAX_LEASE_S = 3600.0
 ORPHAN_POLL_S = 0.5
 _FAULT = TypeAdapter(FaultSpec)
+
+
+#: The events (breaker transitions) of the call being served, answered with its trace.
+_EVENTS: ContextVar[list[dict[str, Any]] | None] = ContextVar("squall_events", default=None)
+
+
+@contextmanager
+def traced_events(into: list[dict[str, Any]]) -> Iterator[None]:
+    """Events raised while serving this call (and the tasks it starts) go to ``into``."""
+    token = _EVENTS.set(into)
+    try:
+        yield
+    finally:
+        _EVENTS.reset(token)
+
+
+def breaker_listener(component: str) -> Callable[[float, Any, Any], None]:
+    """A breaker's transition listener: a JSON log line, and a ``breaker`` event in the
+    trace of the call that moved it (``t`` on ``time.monotonic()``), as the simulator
+    writes one (``component`` named the same way: ``agent``, or ``agent→endpoint``)."""
+    def listen(now: float, old: Any, new: Any) -> None:
+        fields = {"component": component, "from": old.value, "to": new.value}
+        LOG.info("breaker", extra={"fields": {**fields, "t": round(now, 6)}})
+        events = _EVENTS.get()
+        if events is not None:
+            events.append({"t": now, "type": "breaker", **fields})
+    return listen
 
 
 class BadRequestError(ValueError):

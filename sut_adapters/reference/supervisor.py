@@ -67,6 +67,8 @@ from sut_adapters.reference.service import (
 __all__ = ["Replica", "Supervisor", "supervisor_app"]
 
 WATCH_S = 0.2  #: how often replica processes are checked
+LOAD_TIMEOUT_S = 1.0  #: how long a service may take to say how busy it is
+MAX_EVENTS = 10_000  #: replica events kept for the control API (the newest)
 
 
 @dataclass
@@ -104,6 +106,19 @@ class Supervisor:
         self._next_index = dict.fromkeys(system.agents, 0)
         self._stopping = False
         self.restarts = 0
+        #: replica lifecycle events as the simulator writes them (replica_start, _ready,
+        #: _crash, _stop), with their time on time.monotonic() and a sequence number
+        self.events: list[dict[str, Any]] = []
+        self._seq = 0
+
+    def log(self, type_: str, **fields: Any) -> None:
+        self._seq += 1
+        self.events.append({"seq": self._seq, "t": time.monotonic(), "type": type_, **fields})
+        if len(self.events) > MAX_EVENTS:
+            del self.events[: len(self.events) - MAX_EVENTS]
+
+    def events_after(self, seq: int) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["seq"] > seq]
 
     # --- starting and stopping -----------------------------------------------------------
 
@@ -122,6 +137,8 @@ class Supervisor:
                 for _ in range(spec.replicas.initial):
                     replica = Replica(name, self._new_index(name))
                     self.replicas[name].append(replica)
+                    self.log("replica_start", agent=name, replica=replica.index,
+                             cold_start_s=0.0)
                     starts.append(self._start_replica(replica, cold_start=0.0))
             await asyncio.gather(*starts)
             self.orchestrator = await self._spawn(
@@ -169,6 +186,7 @@ class Supervisor:
             await asyncio.sleep(wait)
         if replica.generation == generation and not self._stopping:
             replica.ready = True
+            self.log("replica_ready", agent=replica.agent, replica=replica.index)
             await self._publish()
             LOG.info("replica ready", extra={"fields": {"agent": replica.agent,
                                                         "replica": replica.index}})
@@ -218,8 +236,11 @@ class Supervisor:
                     self.restarts += 1
                     LOG.info("replica died: restarting", extra={"fields": {
                         "agent": replica.agent, "replica": replica.index}})
+                    cold = self._cold_start(replica.agent)
+                    self.log("replica_crash", agent=replica.agent, replica=replica.index,
+                             restart_s=round(cold, 6))
                     replica.tasks.append(asyncio.create_task(
-                        self._start_replica(replica, self._cold_start(replica.agent))))
+                        self._start_replica(replica, cold)))
 
     async def _respawn(self, svc: Service, **extra: Any) -> Service:
         """A dead endpoint, tool or orchestrator, started again on its port with the
@@ -268,8 +289,11 @@ class Supervisor:
                 for _ in range(decision.desired - len(alive)):
                     replica = Replica(agent, self._new_index(agent))
                     self.replicas[agent].append(replica)
+                    cold = self._cold_start(agent)
+                    self.log("replica_start", agent=agent, replica=replica.index,
+                             cold_start_s=round(cold, 6))
                     replica.tasks.append(asyncio.create_task(
-                        self._start_replica(replica, self._cold_start(agent))))
+                        self._start_replica(replica, cold)))
                 LOG.info("scale up", extra={"fields": event})
             elif decision.desired < len(alive):
                 order = sorted(alive, key=lambda r: (r.ready, -r.index))  # starting first
@@ -303,6 +327,8 @@ class Supervisor:
             await asyncio.to_thread(stop_service, replica.service)
         if replica in self.replicas[replica.agent]:
             self.replicas[replica.agent].remove(replica)
+            self.log("replica_stop", agent=replica.agent, replica=replica.index,
+                     reason="scale_down")
 
     def _cold_start(self, agent: str, storm: Any = None) -> float:
         if storm is not None:
@@ -422,11 +448,16 @@ class Supervisor:
                     os.killpg(svc.proc.pid, signal.SIGKILL)
         await self._publish()
         if restart is None:
+            for replica in victims:
+                self.log("replica_stop", agent=agent, replica=replica.index, reason="crash")
             return
         storm = spec.cold_start if isinstance(spec, ColdStartStormFault) else None
         for replica in victims:
+            cold = self._cold_start(agent, storm)
+            self.log("replica_crash", agent=agent, replica=replica.index,
+                     restart_s=round(restart + cold, 6))
             replica.tasks.append(asyncio.create_task(
-                self._restart_after(replica, restart, self._cold_start(agent, storm))))
+                self._restart_after(replica, restart, cold)))
 
     async def _restart_after(self, replica: Replica, delay: float, cold: float) -> None:
         svc = replica.service
@@ -499,11 +530,37 @@ class Supervisor:
             "endpoints": {n: svc(s) for n, s in self.endpoints.items()},
             "tools": {n: svc(s) for n, s in self.tools.items()},
             "agents": {n: [{"replica": r.index, "ready": r.ready, "away": r.away,
+                            "doomed": r.doomed, "draining": r.draining,
                             "service": svc(r.service)} for r in listing]
                        for n, listing in self.replicas.items()},
             "restarts": self.restarts,
             "scale_events": self.scale_events,
+            "events_seq": self._seq,
         }
+
+
+    async def loads(self, state: dict[str, Any]) -> None:
+        """Add each live service's ``load`` (busy, queued, capacity) to ``state``, asked
+        in parallel; a service that does not answer in time gets none."""
+        wanted: list[tuple[dict[str, Any], Service]] = []
+        for kind in ("endpoints", "tools"):
+            for name, svc in getattr(self, kind).items():
+                if svc is not None and state[kind][name] is not None:
+                    wanted.append((state[kind][name], svc))
+        for name, listing in self.replicas.items():
+            for replica, entry in zip(listing, state["agents"][name], strict=True):
+                if replica.service is not None and replica.ready:
+                    wanted.append((entry["service"], replica.service))
+
+        async def ask(entry: dict[str, Any], svc: Service) -> None:
+            if self.session is None or not svc.alive():
+                return
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
+                async with asyncio.timeout(LOAD_TIMEOUT_S), self.session.get(
+                        f"{svc.url}/_squall/load", headers=self._auth()) as r:
+                    entry["load"] = await r.json()
+
+        await asyncio.gather(*(ask(entry, svc) for entry, svc in wanted))
 
 
 def _by_kind(listing: list[dict[str, Any]]) -> list[tuple[list[str], float]]:
@@ -550,7 +607,15 @@ def supervisor_app(sup: Supervisor) -> web.Application:
 
     async def state(request: web.Request) -> web.Response:
         authorize(request, sup.token)
-        return web.json_response({**sup.state(), "faults": control.listing()})
+        body = sup.state()
+        if request.query.get("load") == "1":
+            await sup.loads(body)
+        after = request.query.get("events_after")
+        if after is not None:
+            if not after.isdigit():
+                raise BadRequestError("events_after must be a sequence number (0 or more)")
+            body["events"] = sup.events_after(int(after))
+        return web.json_response({**body, "faults": control.listing()})
 
     async def put_fault(request: web.Request) -> web.Response:
         authorize(request, sup.token)

@@ -10,9 +10,8 @@ from faults.specs import ErrorMode
 from harness.dists import BlockSampler
 from harness.rng import stream
 from harness.scenario.system import Tool
-from sut_adapters.reference.server import Server, hang, priority_of
-from sut_adapters.reference.service import FaultControl, json_error, make_app, pause
-from sut_adapters.reference.slots import OverloadedError
+from sut_adapters.reference.server import Server, hang, limit_of, priority_of, timed_out
+from sut_adapters.reference.service import FaultControl, json_error, make_app
 
 __all__ = ["ToolServer", "tool_app"]
 
@@ -36,33 +35,32 @@ def tool_app(name: str, spec: Tool, seed: int, token: str) -> tuple[web.Applicat
 
     async def call(request: web.Request) -> web.StreamResponse:
         await request.read()
-        prio = priority_of(request)
+        prio, limit = priority_of(request), limit_of(request)
         d = tool.disturbance()
-        turned_away = await tool.at_the_door(request, d)
+        turned_away = await tool.at_the_door(request, d, limit)
         if turned_away is not None:
             return turned_away
-        try:
-            queue_s = await tool.slots.acquire(prio)
-        except OverloadedError:
-            tool.refused += 1
-            return json_error(503, "overloaded", f"{tool.target}'s queue is full")
-        try:
-            how = d.error if d is not None else None
-            if how is ErrorMode.TIMEOUT:
-                return await hang(request)
-            took = tool.latency(tool._latency())
-            if took > 0:
-                await pause(took)
-            if how is ErrorMode.ERROR:
-                return json_error(500, "error", f"{tool.target} failed (injected)")
-            cost = tool.spec.price_per_call if d is None or d.billed else 0.0
-            tool.served += 1
-            if how is ErrorMode.MALFORMED:
-                return web.Response(body=b'{"ok": tru', content_type="application/json")
-            return web.json_response({"ok": True, "squall": {
-                "tool": tool.name, "queue_s": round(queue_s, 6), "cost": cost}})
-        finally:
-            tool.slots.release()
+        entered = await tool.enter(prio, limit)
+        if isinstance(entered, web.Response):
+            return entered
+        queue_s = entered
+        how = d.error if d is not None else None
+        if how is ErrorMode.TIMEOUT:
+            try:
+                return await hang(request, limit)
+            finally:
+                tool.slots.release()
+        if not await tool.serve(tool.latency(tool._latency()), limit):
+            return timed_out(queue_s)
+        if how is ErrorMode.ERROR:
+            return json_error(500, "error", f"{tool.target} failed (injected)")
+        cost = tool.spec.price_per_call if d is None or d.billed else 0.0
+        tool.served += 1
+        if how is ErrorMode.MALFORMED:
+            return web.Response(body=b'{"ok": tru', content_type="application/json")
+        return web.json_response({"ok": True, "squall": {
+            "tool": tool.name, "queue_s": round(queue_s, 6), "cost": cost}})
 
     app.router.add_post("/call", call)
+    tool.serve_load(app, token)
     return app, tool

@@ -26,9 +26,13 @@ from harness.records.writer import RunWriter
 from harness.scenario import Scenario, parse_scenario
 from harness.scenario.schedule import build_schedule
 
-#: The live engine plays each case this many times faster (a 3-minute case in 9 s); its
+#: The live engine plays each case this many times faster (a 3-minute case in 18 s); its
 #: records are in scenario seconds, so the cases' expectations do not change.
-LIVE_SCALE = float(os.environ.get("SQUALL_CONFORMANCE_SCALE", "20"))
+LIVE_SCALE = float(os.environ.get("SQUALL_CONFORMANCE_SCALE", "10"))
+
+#: Wall seconds a live fault may take to be applied or removed after its scheduled time
+#: (a control call to the reference system, then to the process that owns the target).
+LIVE_EDGE_WALL_S = 0.1
 
 
 def scenario(text: str, *overrides: str) -> Scenario:
@@ -58,6 +62,18 @@ class EngineUnderTest:
             writer.close()
         return out
 
+    @property
+    def edge(self) -> float:
+        """Scenario seconds either side of a fault's start or end that a case leaves out:
+        none on a simulated clock; on a real one, the time a fault takes to be applied or
+        removed, plus one sampling step (a timeseries is sampled, not exact, live)."""
+        return 0.0 if self.exact else LIVE_EDGE_WALL_S * LIVE_SCALE + 1.0
+
+    def inside(self, a: float, b: float, margin: float = 0.0) -> tuple[float, float]:
+        """[a, b) less ``margin`` and the engine's :attr:`edge` at both ends: the part
+        of a fault's span (or of the time between faults) clear of its boundaries."""
+        return a + margin + self.edge, b - margin - self.edge
+
     def slack(self, seconds: float) -> float:
         """The slack for a bound on a timing: none (bar rounding) on a simulated clock;
         ``seconds`` of wall time on a real one — in scenario seconds, times the scale."""
@@ -83,6 +99,14 @@ def timeseries(run: Path) -> pd.DataFrame:
     return pd.read_parquet(run / "timeseries.parquet")
 
 
+def level(series: pd.Series, t: float) -> Any:
+    """The value a sampled series held at ``t``: its last sample at or before ``t``."""
+    held = series[series.index <= t + 1e-9]
+    assert len(held), f"no sample at or before {t}"
+    return held.iloc[-1]
+
+
 def events(run: Path, kind: str | None = None) -> list[dict[str, Any]]:
     out = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    out.sort(key=lambda e: e["t_s"])  # a live run writes some as it learns of them
     return [e for e in out if kind is None or e["type"] == kind]

@@ -8,7 +8,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conformance.kit import EngineUnderTest, events, requests, scenario, spans, timeseries
+from tests.conformance.kit import (
+    EngineUnderTest,
+    events,
+    level,
+    requests,
+    scenario,
+    spans,
+    timeseries,
+)
 
 BASE = """
     name: faults
@@ -49,8 +57,9 @@ def test_latency_adds_to_the_targets_calls_only_while_active(engine: EngineUnder
     sp, _, _ = run(
         engine, "{kind: latency, target: endpoint.llm, at: 60s, duration: 60s, add: 2s}")
     llm = sp[sp["kind"] == "llm"]
-    during = window(llm, 60, 120)
-    outside = pd.concat([window(llm, 0, 59), window(llm, 121, 180)])
+    during = window(llm, *engine.inside(60, 120))
+    outside = pd.concat([window(llm, *engine.inside(-1, 60, margin=1)),
+                         window(llm, *engine.inside(120, 181, margin=1))])
     assert (during["end_s"] - during["start_s"]).to_numpy() == engine.about(3.0, slack=0.05)
     assert (outside["end_s"] - outside["start_s"]).to_numpy() == engine.about(1.0, slack=0.05)
 
@@ -108,7 +117,7 @@ def test_lowered_rate_limits_cap_throughput(engine: EngineUnderTest) -> None:
     sp, _, _ = run(
         engine, "{kind: rate_limit, target: endpoint.llm, at: 60s, duration: 60s, rpm: 60}")
     ok = sp[(sp["kind"] == "llm") & sp["error_kind"].isna()]
-    during = window(ok, 60, 120)
+    during = window(ok, *engine.inside(60, 120))
     # A fresh bucket of 60 requests, then 1/s: at most 60 + 60 in the minute.
     assert len(during) <= 121
     assert len(window(ok, 0, 60)) == pytest.approx(240, abs=2)
@@ -120,10 +129,10 @@ def test_a_partial_outage_removes_capacity_then_restores_it(engine: EngineUnderT
                     "percent: 50%}")
     ts = timeseries(out)
     cap = ts[(ts["component"] == "llm")].set_index("t_s")["capacity"]
-    assert cap.loc[59.0] == 50
-    assert cap.loc[60.0] == 25
-    assert cap.loc[89.0] == 25
-    assert cap.loc[90.0] == 50
+    assert level(cap, 59 - engine.edge) == 50
+    assert level(cap, 60 + engine.edge) == 25
+    assert level(cap, 89 - engine.edge) == 25
+    assert level(cap, 90 + engine.edge) == 50
 
 
 @pytest.mark.parametrize(("mode", "error", "took"), [("fail_fast", "unavailable", 0.0),
@@ -145,7 +154,8 @@ def test_a_brownout_multiplies_an_agents_service_time(engine: EngineUnderTest) -
     _, req, _ = run(
         engine, "{kind: brownout, target: agent.worker, at: 60s, duration: 60s, "
                      "factor: 3}")
-    during = window(req.rename(columns={"intended_s": "start_s"}), 61, 119)
+    during = window(req.rename(columns={"intended_s": "start_s"}),
+                    *engine.inside(60, 120, margin=1))
     # 0.2 s × 3 service + 1 s LLM + 0.1 s tool.
     assert during["latency_s"].to_numpy() == engine.about(1.7, slack=0.05)
 
@@ -158,7 +168,7 @@ def test_a_partition_cuts_the_named_link_only(engine: EngineUnderTest) -> None:
     assert len(cut) == pytest.approx(4 * 30, abs=4)
     # The agent's own span carries the root cause of its failure.
     assert set(sp[sp["kind"] == "agent"]["error_kind"].dropna()) == {"partition"}
-    llm = window(sp[sp["kind"] == "llm"], 60, 90)
+    llm = window(sp[sp["kind"] == "llm"], *engine.inside(59, 91))
     assert llm["error_kind"].isna().all()
 
 
@@ -197,6 +207,9 @@ def test_overlapping_faults_compose(engine: EngineUnderTest) -> None:
                    "{kind: brownout, target: endpoint.llm, at: 60s, duration: 60s, factor: 2}")
     llm = sp[sp["kind"] == "llm"]
     took = lambda a, b: (window(llm, a, b)["end_s"] - window(llm, a, b)["start_s"])  # noqa: E731
-    assert took(31, 59).to_numpy() == engine.about(2.0, slack=0.05)  # 1 s + 1 s
-    assert took(61, 89).to_numpy() == engine.about(3.0, slack=0.05)  # 1 s × 2 + 1 s
-    assert took(91, 119).to_numpy() == engine.about(2.0, slack=0.05)  # brownout only
+    assert took(*engine.inside(30, 60, margin=1)).to_numpy() == \
+        engine.about(2.0, slack=0.05)  # 1 s + 1 s
+    assert took(*engine.inside(60, 90, margin=1)).to_numpy() == \
+        engine.about(3.0, slack=0.05)  # 1 s × 2 + 1 s
+    assert took(*engine.inside(90, 120, margin=1)).to_numpy() == \
+        engine.about(2.0, slack=0.05)  # brownout only

@@ -9,7 +9,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conformance.kit import EngineUnderTest, events, requests, scenario, spans, timeseries
+from tests.conformance.kit import (
+    EngineUnderTest,
+    events,
+    level,
+    requests,
+    scenario,
+    spans,
+    timeseries,
+)
 from tests.conformance.test_fault_kinds import run, window
 
 
@@ -25,8 +33,9 @@ def test_a_crash_without_restart_leaves_the_replicas_gone(engine: EngineUnderTes
     assert [e["t_s"] for e in stops] == engine.about([60.0, 60.0], slack=0.1)
     assert events(out, "replica_crash") == []  # not a restart in place
     ready = agent_rows(out)["ready"]
-    assert ready.loc[59.0] == 4
-    assert (ready.loc[60.0:] == 2).all()  # nothing replaces them without an autoscaler
+    assert level(ready, 59 - engine.edge) == 4
+    # nothing replaces them without an autoscaler
+    assert (ready[ready.index >= 60 + engine.edge] == 2).all()
 
 
 def test_a_hanging_partition_between_orchestrator_and_agent_holds_until_the_timeout(
@@ -34,13 +43,13 @@ def test_a_hanging_partition_between_orchestrator_and_agent_holds_until_the_time
     sp, req, _ = run(
         engine, "{kind: partition, between: [orchestrator, agent.worker], at: 60s, "
                      "duration: 30s, mode: hang}", agent_extra="timeout: 3s")
-    cut = window(sp[sp["kind"] == "agent"], 61, 89)
-    assert len(cut) == pytest.approx(4 * 28, abs=4)
+    cut = window(sp[sp["kind"] == "agent"], *engine.inside(60, 90, margin=1))
+    assert len(cut) == pytest.approx(4 * (28 - 2 * engine.edge), abs=4)
     assert (cut["end_s"] - cut["start_s"]).to_numpy() == engine.about(3.0, slack=0.05)
     assert set(cut["error_kind"]) == {"timeout"}
     # The agent never saw those calls: no LLM or tool call started in the window.
-    assert window(sp[sp["kind"] != "agent"], 61, 89).empty
-    before = req[req["intended_s"] < 59]
+    assert window(sp[sp["kind"] != "agent"], *engine.inside(60, 90, margin=1)).empty
+    before = req[req["intended_s"] < 59 - engine.edge]
     assert (before["outcome"] == "ok").all()
 
 
@@ -68,10 +77,11 @@ def test_a_partial_outage_of_an_agent_takes_replicas_away_then_back(
         engine, "{kind: partial_outage, target: agent.worker, at: 60s, duration: 30s, "
                     "percent: 50%}")
     rows = agent_rows(out)
-    assert rows.loc[59.0, "ready"] == 4
-    assert rows.loc[60.0, "ready"] == 2
-    assert rows.loc[60.0, "replicas"] == 4  # still there, unreachable: no autoscaler churn
-    assert rows.loc[90.0, "ready"] == 4
+    assert level(rows["ready"], 59 - engine.edge) == 4
+    assert level(rows["ready"], 60 + engine.edge) == 2
+    # still there, unreachable: no autoscaler churn
+    assert level(rows["replicas"], 60 + engine.edge) == 4
+    assert level(rows["ready"], 90 + engine.edge) == 4
 
 
 def test_a_partial_outage_of_a_tool_halves_its_slots(engine: EngineUnderTest) -> None:
@@ -88,7 +98,8 @@ def test_a_partial_outage_of_a_tool_halves_its_slots(engine: EngineUnderTest) ->
     """)
     ts = timeseries(engine.run(s))
     cap = ts[ts["component"] == "db"].set_index("t_s")["capacity"]
-    assert (cap.loc[30.0], cap.loc[59.0], cap.loc[60.0]) == (5, 5, 10)
+    e = engine.edge
+    assert (level(cap, 30 + e), level(cap, 59 - e), level(cap, 60 + e)) == (5, 5, 10)
 
 
 @pytest.mark.parametrize("balancer", ["round_robin", "least_busy", "p2c", "random"])

@@ -57,7 +57,7 @@ def controller(target: Recorder, k: float = 100.0, lease: float = 0.06) -> Fault
     s = parse_scenario(TEXT)
     faults: list[FaultSpecBase] = s.fault_list
     return FaultController(target, faults, t0=time.monotonic(), k=k,  # type: ignore[arg-type]
-                           duration=s.duration, lease=lease)
+                           lease=lease)
 
 
 def test_faults_are_applied_and_removed_on_the_scaled_timeline_and_renewed() -> None:

@@ -25,11 +25,20 @@ SYSTEM: dict[str, Any] = {
         "b": {"replicas": 1, "service_time": "50ms"},
         "lite": {"replicas": 1, "service_time": "10ms"},
         "slow": {"replicas": 1, "service_time": "300ms"},
+        "bounded": {"replicas": 1, "service_time": "10ms", "llm": {"endpoint": "m"},
+                    "timeout": "300ms"},
+        "overrun": {"replicas": 1, "concurrency": 1, "service_time": "1s",
+                    "timeout": "200ms"},
+        "fragile": {"replicas": 1, "llm": {"endpoint": "m", "circuit_breaker": {
+            "failure_rate": "50%", "window": 4, "min_calls": 2, "open_for": "10s"}}},
     },
     "workflows": {
         "seq": {"steps": ["a", "b"]},
         "fan": {"steps": [{"parallel": ["slow", "b"], "join": "any"}]},
         "late": {"steps": ["slow"], "deadline": "150ms"},
+        "bounded": {"steps": ["bounded"]},
+        "overrun": {"steps": ["overrun"]},
+        "fragile": {"steps": ["fragile"]},
     },
 }
 
@@ -92,6 +101,48 @@ def test_the_deadline_ends_the_request(system: dict[str, Service]) -> None:
     (status, body), took = elapsed(lambda: run(system, "late"))
     assert (status, body["error"]["type"]) == (504, "deadline")
     assert 0.15 <= took <= 0.15 + SLACK
+
+
+def test_an_agent_answers_at_its_limit_with_the_trace_so_far(
+        system: dict[str, Service]) -> None:
+    """The LLM hangs; the agent's 300 ms run out: the orchestrator still gets the agent's
+    answer, with the LLM call's span, as the simulator records it."""
+    Http(system["m"].url, "test-token").json("PUT", "/_squall/faults/h", {
+        "target": "endpoint.m", "fault": {"kind": "error", "as": "timeout"}})
+    (status, body), took = elapsed(lambda: run(system, "bounded"))
+    assert (status, body["error"]["type"]) == (504, "timeout")
+    spans = [(s["kind"], s["component"], s["error"]) for s in body["squall"]["spans"]]
+    assert spans == [("agent", "bounded", "timeout"), ("llm", "m", "timeout")]
+    llm = body["squall"]["spans"][1]
+    assert 0.29 - 0.01 <= llm["end"] - body["squall"]["start"] <= 0.3 + SLACK
+    assert took <= 0.3 + SLACK
+
+
+def test_work_that_outlives_its_limit_answers_then_and_holds_its_slot(
+        system: dict[str, Service]) -> None:
+    """1 s of service under a 200 ms limit: a timeout at 200 ms, the slot held for the
+    whole second (as the simulator holds it); a call queued behind it leaves the queue at
+    its own limit."""
+    (first, took) = elapsed(lambda: run(system, "overrun"))
+    assert (first[0], first[1]["error"]["type"]) == (504, "timeout")
+    assert took <= 0.2 + SLACK
+    load = Http(system["overrun"].url, "test-token").json("GET", "/_squall/load")[1]
+    assert load["busy"] == 1
+    (second, took) = elapsed(lambda: run(system, "overrun"))
+    assert (second[0], second[1]["error"]["type"]) == (504, "timeout")
+    assert second[1]["squall"]["spans"][0]["queue_s"] >= 0.15
+    assert took <= 0.2 + SLACK
+
+
+def test_a_breakers_transitions_come_back_with_the_request_that_moved_it(
+        system: dict[str, Service]) -> None:
+    Http(system["m"].url, "test-token").json("PUT", "/_squall/faults/e", {
+        "target": "endpoint.m", "fault": {"kind": "error"}})
+    moved = [e for _ in range(3) for e in run(system, "fragile")[1]["squall"]["events"]]
+    assert [(e["type"], e["component"], e["from"], e["to"]) for e in moved] == [
+        ("breaker", "fragile→m", "closed", "open")]
+    _, body = run(system, "fragile")  # open: refused without a call
+    assert body["squall"]["spans"][-1]["error"] == "circuit_open"
 
 
 def test_a_workflow_fault_applies_at_the_orchestrator(system: dict[str, Service]) -> None:

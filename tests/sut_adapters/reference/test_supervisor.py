@@ -53,6 +53,12 @@ class Running:
         assert status == 200
         return body
 
+    def events_after(self, seq: int) -> list[dict[str, Any]]:
+        status, body = self.control.json("GET", f"/_squall/state?events_after={seq}")
+        assert status == 200
+        events: list[dict[str, Any]] = body["events"]
+        return events
+
     def pids(self) -> list[int]:
         state = self.state()
         services = [state["orchestrator"], *state["endpoints"].values(),
@@ -179,6 +185,7 @@ def test_up_prints_its_urls_and_serves(ref: Running) -> None:
 def test_a_crash_with_restart_comes_back_after_restart_and_cold_start(ref: Running) -> None:
     wait_for(lambda: all_ready(ref, "a"))
     before = {r["replica"]: r["service"]["pid"] for r in ref.state()["agents"]["a"]}
+    seq = ref.state()["events_seq"]
     ref.control.json("PUT", "/_squall/faults/c", {"target": "agent.a", "fault": {
         "kind": "crash", "count": 1, "restart_after": "500ms"}})
     wait_for(lambda: len(ready(ref, "a")) == len(before) - 1, within=5)
@@ -189,6 +196,11 @@ def test_a_crash_with_restart_comes_back_after_restart_and_cold_start(ref: Runni
     after = {r["replica"]: r["service"]["pid"] for r in ref.state()["agents"]["a"]}
     assert sorted(after) == sorted(before)
     assert sum(before[i] != after[i] for i in before) == 1  # one new process
+    # the books, as the simulator keeps them: a crash restarting in place, then ready
+    logged = ref.events_after(seq)
+    assert [(e["type"], e.get("restart_s")) for e in logged] == [
+        ("replica_crash", 1.5), ("replica_ready", None)]
+    assert logged[1]["t"] - logged[0]["t"] >= 1.5
 
 
 def test_a_replica_that_dies_on_its_own_is_restarted(ref: Running) -> None:
@@ -228,9 +240,12 @@ def test_per_call_faults_go_to_their_owners_and_lapse_with_their_lease(ref: Runn
 def test_a_crash_without_restart_leaves_the_replica_gone(ref: Running) -> None:
     wait_for(lambda: all_ready(ref, "a"))
     replicas = len(ref.state()["agents"]["a"])
+    seq = ref.state()["events_seq"]
     ref.control.json("PUT", "/_squall/faults/k", {"target": "agent.a", "fault": {
         "kind": "crash", "count": 1}})
     wait_for(lambda: len(ref.state()["agents"]["a"]) == replicas - 1)
+    assert [(e["type"], e["reason"]) for e in ref.events_after(seq)] == [
+        ("replica_stop", "crash")]
     time.sleep(1.5)  # well past a restart's cold start: it stays gone
     assert len(ref.state()["agents"]["a"]) == replicas - 1
 
@@ -413,6 +428,17 @@ def test_the_control_api_answers_bad_requests_with_json(ref: Running) -> None:
         assert got == status
         assert "error" in json.loads(body)
     assert ref.control.json("GET", "/_squall/state")[0] == 200
+    status, body = ref.control.json("GET", "/_squall/state?events_after=soon")
+    assert (status, body["error"]["type"]) == (400, "invalid_request")
+
+
+def test_the_state_says_how_busy_every_service_is(ref: Running) -> None:
+    status, state = ref.control.json("GET", "/_squall/state?load=1")
+    assert status == 200
+    assert state["endpoints"]["m"]["load"] == {"busy": 0, "queued": 0, "capacity": 8}
+    assert state["tools"]["db"]["load"]["capacity"] == -1  # no limit
+    assert all("load" in r["service"] for r in state["agents"]["a"] if r["ready"])
+    assert "load" not in ref.state()["endpoints"]["m"]  # only when asked
 
 
 def test_a_stop_while_starting_stops_what_was_started(tmp_path: Path) -> None:
