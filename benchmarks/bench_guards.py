@@ -7,6 +7,9 @@ Figures (one JSON line each):
 - ``guards.work_estimate_ms``: milliseconds to estimate the work of the e-commerce
   scenario (arrivals, replicas, timeseries rows, ticks) before a run, against loading and
   validating it. Target < 10 ms.
+- ``guards.ten_year_refusal_s``: seconds to refuse the e-commerce scenario with
+  ``duration=87600h`` (ten years: 315 million seconds of demand to check and estimate),
+  against loading it as shipped. Memory stays flat (the growth is printed).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
-from harness.limits import estimate
+from harness.limits import check_scenario, estimate
 from harness.scenario import load_scenario
 
 SMOKE = os.environ.get("SQUALL_BENCH_SMOKE") == "1"  # make test: one repeat
@@ -82,6 +85,25 @@ def work_estimate() -> None:
          baseline_value=round(load * 1000, 1), ratio=round(est / load, 3))
 
 
+def ten_years() -> None:
+    def refuse() -> None:
+        try:
+            check_scenario(load_scenario(SCENARIO, ["duration=87600h"]))
+        except InputError:
+            return
+        raise SystemExit("ten years of demand were accepted")
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    refusal = best(refuse)
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    base = best(lambda: load_scenario(SCENARIO))
+    emit(figure="guards.ten_year_refusal_s", value=round(refusal, 3), unit="s",
+         target="< 5", peak_rss_growth_mb=round(grown / 1024, 1),
+         baseline="loading the e-commerce scenario", baseline_value=round(base, 3),
+         ratio=round(refusal / base, 2))
+
+
 if __name__ == "__main__":
     alias_bomb()
     work_estimate()
+    ten_years()

@@ -106,8 +106,8 @@ def measure(stack: str) -> tuple[float, float]:
 def main() -> None:
     results: dict[str, list[tuple[float, float]]] = {"aiohttp": [], "uvicorn": []}
     for _ in range(1 if os.environ.get("SQUALL_BENCH_SMOKE") == "1" else 3):
-        for stack in results:  # interleaved, so drift in machine speed hits both alike
-            results[stack].append(measure(stack))
+        for stack, got in results.items():  # interleaved: machine drift hits both alike
+            got.append(measure(stack))
     ours = max(r for r, _ in results["aiohttp"]), min(m for _, m in results["aiohttp"])
     base = max(r for r, _ in results["uvicorn"]), min(m for _, m in results["uvicorn"])
     emit(figure="reference.webstack_rps", value=round(ours[0]), unit="requests/s",

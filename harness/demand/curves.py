@@ -340,18 +340,21 @@ class Noise(Curve):
 
     _CHUNK = 4096
 
+    def _block(self, c: int) -> np.ndarray:
+        block = self._cache.get(c)
+        if block is None:
+            rng = np.random.default_rng([self.seed, 0x6E6F, c])
+            z = rng.standard_normal(self._CHUNK)
+            block = self._cache[c] = np.exp(self.sigma * z - self.sigma**2 / 2)
+        return block
+
     def _factors(self, idx: np.ndarray) -> np.ndarray:
-        out = np.empty(idx.shape)
-        chunks = idx // self._CHUNK
-        for c in np.unique(chunks):
-            block = self._cache.get(int(c))
-            if block is None:
-                rng = np.random.default_rng([self.seed, 0x6E6F, int(c)])
-                z = rng.standard_normal(self._CHUNK)
-                block = np.exp(self.sigma * z - self.sigma**2 / 2)
-                self._cache[int(c)] = block
-            mask = chunks == c
-            out[mask] = block[idx[mask] % self._CHUNK]
+        """The factor of each interval in ``idx``: linear in ``idx.size`` (one pass per
+        4,096-interval chunk touched, not one scan of ``idx`` per chunk)."""
+        chunks, within = np.divmod(idx, self._CHUNK)
+        uniq, inverse = np.unique(chunks, return_inverse=True)
+        blocks = np.stack([self._block(int(c)) for c in uniq])
+        out: np.ndarray = blocks[inverse.reshape(idx.shape), within]
         return out
 
     def rate(self, t: np.ndarray) -> np.ndarray:
@@ -428,11 +431,25 @@ def cumulative(times: np.ndarray, rates: np.ndarray) -> np.ndarray:
     return cum
 
 
+#: The most grid cells :func:`integrate` uses by default: a 10-year ``duration`` is
+#: checked and estimated in a second and 100 MB, not a 315-million-cell grid (breakpoints
+#: still get their own cells; a smooth curve's trapezoids are fine at that resolution).
+INTEGRAL_CELLS = 1 << 21
+
+
 def integrate(curve: Curve, t0: float, t1: float, step: float | None = None) -> float:
     """∫ max(rate, 0) dt over ``[t0, t1]``."""
     if t1 <= t0:
         return 0.0
-    step = step if step is not None else grid_step(t1 - t0)
+    if step is None:
+        step = max(grid_step(t1 - t0), (t1 - t0) / INTEGRAL_CELLS)
+        if curve.breakpoints(t0, t1).size > INTEGRAL_CELLS:
+            # more steps than cells (years of a noise curve's intervals): the rate sampled
+            # on the grid is estimate enough for a count that only has to be about right
+            times = np.linspace(t0, t1, INTEGRAL_CELLS + 1)
+            probe = times.copy()
+            probe[-1] = t1 - (1e-6 + 1e-12 * abs(t1))
+            return float(cumulative(times, np.maximum(curve.rate(probe), 0.0))[-1])
     times, rates = rate_grid(curve, t0, t1, step)
     return float(cumulative(times, rates)[-1])
 
