@@ -66,12 +66,17 @@ def alias_bomb() -> None:
                 return
             raise SystemExit("the alias bomb was accepted")
 
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        refusal = best(refuse)
-        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+        refusal_figure("guards.alias_bomb_refusal_s", refuse)
+
+
+def refusal_figure(name: str, refuse: Callable[[], None]) -> None:
+    """How long ``refuse`` takes and how much memory it grows, against a plain load."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    refusal = best(refuse)
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     base = best(lambda: load_scenario(SCENARIO))
-    emit(figure="guards.alias_bomb_refusal_s", value=round(refusal, 3), unit="s",
-         target="< 5", peak_rss_growth_mb=round(grown / 1024, 1),
+    emit(figure=name, value=round(refusal, 3), unit="s", target="< 5",
+         peak_rss_growth_mb=round(grown / 1024, 1),
          baseline="loading the e-commerce scenario", baseline_value=round(base, 3),
          ratio=round(refusal / base, 2))
 
@@ -93,14 +98,7 @@ def ten_years() -> None:
             return
         raise SystemExit("ten years of demand were accepted")
 
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    refusal = best(refuse)
-    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-    base = best(lambda: load_scenario(SCENARIO))
-    emit(figure="guards.ten_year_refusal_s", value=round(refusal, 3), unit="s",
-         target="< 5", peak_rss_growth_mb=round(grown / 1024, 1),
-         baseline="loading the e-commerce scenario", baseline_value=round(base, 3),
-         ratio=round(refusal / base, 2))
+    refusal_figure("guards.ten_year_refusal_s", refuse)
 
 
 if __name__ == "__main__":

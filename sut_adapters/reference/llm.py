@@ -35,7 +35,7 @@ from harness.dists import BlockSampler
 from harness.policies.ratelimit import limiter_for
 from harness.rng import stream
 from harness.scenario.system import Endpoint
-from sut_adapters.reference.server import Server, hang, limit_of, priority_of, timed_out
+from sut_adapters.reference.server import Server, limit_of, priority_of, timed_out
 from sut_adapters.reference.service import (
     BadRequestError,
     FaultControl,
@@ -147,10 +147,7 @@ def llm_app_routes(app: web.Application, llm: MockLlm) -> None:
         first, whole = llm.times(tout)
         how = d.error if d is not None else None
         if how is ErrorMode.TIMEOUT:
-            try:
-                return await hang(request, limit)
-            finally:
-                llm.slots.release()
+            return await llm.hang_in_slot(request, limit)
         if how is ErrorMode.ERROR:  # fails after its time to first token
             if not await llm.serve(first, limit):
                 return timed_out(queue_s)

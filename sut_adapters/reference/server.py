@@ -170,6 +170,14 @@ class Server:
             await pause_until(limit)
             return timed_out(time.monotonic() - start)
 
+    async def hang_in_slot(self, request: web.Request, limit: float) -> web.StreamResponse:
+        """An injected hang after :meth:`enter`: the slot is held until the caller gives
+        up (its ``limit``, or it goes away)."""
+        try:
+            return await hang(request, limit)
+        finally:
+            self.slots.release()
+
     async def serve(self, seconds: float, limit: float) -> bool:
         """Work ``seconds`` holding the slot taken by :meth:`enter`, then let it go; True
         if done by ``limit``. Otherwise False at the limit, the slot held until the work

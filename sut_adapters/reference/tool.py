@@ -10,7 +10,7 @@ from faults.specs import ErrorMode
 from harness.dists import BlockSampler
 from harness.rng import stream
 from harness.scenario.system import Tool
-from sut_adapters.reference.server import Server, hang, limit_of, priority_of, timed_out
+from sut_adapters.reference.server import Server, limit_of, priority_of, timed_out
 from sut_adapters.reference.service import FaultControl, json_error, make_app
 
 __all__ = ["ToolServer", "tool_app"]
@@ -46,10 +46,7 @@ def tool_app(name: str, spec: Tool, seed: int, token: str) -> tuple[web.Applicat
         queue_s = entered
         how = d.error if d is not None else None
         if how is ErrorMode.TIMEOUT:
-            try:
-                return await hang(request, limit)
-            finally:
-                tool.slots.release()
+            return await tool.hang_in_slot(request, limit)
         if not await tool.serve(tool.latency(tool._latency()), limit):
             return timed_out(queue_s)
         if how is ErrorMode.ERROR:
