@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -309,9 +309,12 @@ class _Run:
                                    float(due[1] - due[0]) / span, sent, p95, bad, answers,
                                    faults, lag))
 
-    def _events(self, events: list[tuple[float, str, dict[str, Any]]]) -> None:
+    def _events(self, events: Sequence[tuple[float | None, str, dict[str, Any]]]) -> None:
+        """Events stamped on the monotonic clock, in scenario seconds (no time: the
+        state the run started from, at 0)."""
         for wall, type_, fields in events:
-            self.writer.event(max((wall - self.t0) * self.k, 0.0), type_, **fields)
+            at = 0.0 if wall is None else max((wall - self.t0) * self.k, 0.0)
+            self.writer.event(at, type_, **fields)
 
     # --- state -------------------------------------------------------------------------
 
@@ -330,9 +333,7 @@ class _Run:
         inflight = max(due - self.completed - self.dropped, 0)  # due, not yet answered
         self.writer.timeseries.append((t, "system", "requests", None, None, None,
                                        inflight, 0, None, 0.0))
-        for wall, type_, fields in events:  # no time: the books the run started with
-            at = 0.0 if wall is None else max((wall - self.t0) * self.k, 0.0)
-            self.writer.event(round(at, 6), type_, **fields)
+        self._events(events)
 
     # --- the driver --------------------------------------------------------------------
 

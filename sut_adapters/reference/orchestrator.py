@@ -212,24 +212,27 @@ class Orchestrator:
                 req.spans.append(_agent_span(call, -1, start=start, end=time.monotonic(),
                                              error=failed, queue_s=waited))
                 return failed
-        held = [0.0]  # work abandoned at the limit holds its replica's slot until then
+        busy_until = 0.0  # work abandoned at the limit holds its replica's slot until then
         try:
-            return await self._send(req, agent, call, endpoint, start=start, waited=waited,
-                                    held=held)
+            err, busy_until = await self._send(req, agent, call, endpoint, start=start,
+                                               waited=waited)
+            return err
         finally:
             if agent.shared is not None:
-                left = held[0] - time.monotonic()
+                left = busy_until - time.monotonic()
                 if left > 0:  # as the simulator's shared station: released when it ends
                     asyncio.get_running_loop().call_later(left, agent.shared.release)
                 else:
                     agent.shared.release()
 
     async def _send(self, req: _Request, agent: _Agent, call: Call, endpoint: str | None, *,
-                    start: float, waited: float, held: list[float]) -> str | None:
+                    start: float, waited: float) -> tuple[str | None, float]:
+        """One attempt sent to a replica: its error, and until when the replica stays
+        busy with it (0: not past the answer)."""
         picked = agent.pick()
         if picked is None:
             req.spans.append(_agent_span(call, -1, start=start, end=start, error=UNAVAILABLE))
-            return UNAVAILABLE
+            return UNAVAILABLE, 0.0
         index, url = picked
         agent.load[index] = agent.load.get(index, 0) + 1
         assert self.session is not None
@@ -244,9 +247,9 @@ class Orchestrator:
             raise
         end = time.monotonic()
         work = answer.body.get("squall", {}) if isinstance(answer.body, dict) else {}
-        held[0] = float(work.get("busy_until") or 0.0)
-        if held[0] > end:  # the replica works on: it stays busy for the balancer too
-            asyncio.get_running_loop().call_later(held[0] - end, agent.unload, index)
+        busy_until = float(work.get("busy_until") or 0.0)
+        if busy_until > end:  # the replica works on: it stays busy for the balancer too
+            asyncio.get_running_loop().call_later(busy_until - end, agent.unload, index)
         else:
             agent.unload(index)
         if answer.retry_after is not None:
@@ -261,7 +264,7 @@ class Orchestrator:
         req.tin += int(work.get("tokens_in", 0))
         req.tout += int(work.get("tokens_out", 0))
         req.cost += float(work.get("cost", 0.0))
-        return answer.error
+        return answer.error, busy_until
 
     async def _faulted(self, fx: Effects, limit: float) -> str | None:
         """A workflow fault on this attempt, as the simulator applies it."""

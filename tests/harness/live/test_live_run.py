@@ -58,6 +58,11 @@ def squall(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def tmp_env(tmp_path: Path) -> dict[str, str]:
+    """A killed run cannot remove its temporary files: keep them under ``tmp_path``."""
+    return {**os.environ, "TMPDIR": str(tmp_path)}
+
+
 def write(tmp_path: Path, text: str = SCENARIO, name: str = "s.yaml") -> Path:
     path = tmp_path / name
     path.write_text(text)
@@ -193,7 +198,8 @@ def test_a_sigkilled_run_leaves_the_system_restored_and_its_records_readable(
         [sys.executable, "-m", "harness.cli.main", "run", str(write(tmp_path, text)),
          "--mode", "live", "--time-scale", str(K), "--target", running.control.base,
          "--token", TOKEN, "--out", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=tmp_env(tmp_path))
     try:
         wait_for(lambda: [f["id"] for f in _faults(running)] == ["slow-llm"], within=30)
         time.sleep(0.5)
@@ -216,7 +222,8 @@ def test_sigterm_rolls_back_stops_the_embedded_system_and_exits_130(tmp_path: Pa
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.cli.main", "run", str(write(tmp_path, text)),
          "--mode", "live", "--time-scale", str(K), "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        env=tmp_env(tmp_path))
     try:
         wait_for(lambda: (out / "events.jsonl").exists()
                  and "fault_start" in (out / "events.jsonl").read_text(), within=60)
@@ -351,7 +358,8 @@ def test_locusts_web_ui_shows_the_runs_requests(tmp_path: Path, running: Running
         [sys.executable, "-m", "harness.cli.main", "run", str(write(tmp_path, text)),
          "--mode", "live", "--time-scale", str(K), "--target", running.control.base,
          "--token", TOKEN, "--web", str(port), "--out", str(tmp_path / "run")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=tmp_env(tmp_path))
     seen: list[int] = []
 
     def counted() -> bool:
