@@ -9,6 +9,7 @@ import argparse
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["EXIT_INVALID", "parser"]
 
@@ -145,6 +146,21 @@ def _run_parser(r: argparse.ArgumentParser) -> None:
     _add_set(r)
 
 
+def _proxy_parser(sub: Any) -> None:
+    px = sub.add_parser("proxy", help="a fault proxy between a system and its dependency, "
+                                      "with Toxiproxy's toxics and API")
+    px.add_argument("--api", default="127.0.0.1:8474", metavar="HOST:PORT",
+                    help="where the control API listens (default Toxiproxy's "
+                         "127.0.0.1:8474; port 0: any free one)")
+    px.add_argument("--config", type=Path, metavar="FILE",
+                    help="proxies to create at start: a YAML or JSON list of "
+                         "{name, listen, upstream}")
+    px.add_argument("--allow-host", dest="allow_hosts", action="append", default=[],
+                    metavar="HOST", help="let an upstream be this host outside loopback "
+                                         "(repeatable)")
+    px.add_argument("--seed", type=int, help="seed the toxics' randomness (toxicity, jitter)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="squall", description="Chaos and load testing for multi-agent AI systems.",
                 epilog="exit codes: 0 pass, 1 a gate failed, 2 invalid input or usage, "
@@ -207,6 +223,8 @@ def parser() -> argparse.ArgumentParser:
                                         "random one, printed)")
     ref_up.add_argument("--logs", type=Path, help="keep the services' JSON logs here")
     _add_set(ref_up)
+
+    _proxy_parser(sub)
 
     d = sub.add_parser("demand", help="demand curves")
     dsub = d.add_subparsers(dest="demand_command", required=True, parser_class=_Parser)

@@ -404,10 +404,22 @@ def _cmd_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_proxy(args: argparse.Namespace) -> int:
+    try:
+        from faults.proxy.run import load_config, run
+    except ImportError as exc:
+        raise InputError(f"the proxy needs the reference extra: pip install "
+                         f"'squall[reference]' ({exc.name} is missing)",
+                         source="squall proxy") from None
+    proxies = [] if args.config is None else load_config(args.config)
+    run(args.api, proxies, allow_hosts=frozenset(args.allow_hosts), seed=args.seed)
+    return 0
+
+
 _COMMANDS = {
     "validate": _cmd_validate, "schema": _cmd_schema, "run": _cmd_run, "report": _cmd_report,
     "compare": _cmd_compare, "sweep": _cmd_sweep, "demand": _cmd_demand,
-    "reference": _cmd_reference, "worker": _cmd_worker,
+    "reference": _cmd_reference, "worker": _cmd_worker, "proxy": _cmd_proxy,
 }
 
 
