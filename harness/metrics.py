@@ -55,6 +55,8 @@ _ALL = [
                                                  "mean")),
     *(_m(f"ttft.{q}", Unit.SECONDS, f"{q} time to first token (streaming runs)")
       for q in ("p50", "p95", "p99")),
+    *(_m(f"itl.{q}", Unit.SECONDS, f"{q} inter-token latency (streaming runs)")
+      for q in ("p50", "p95", "p99")),
     _m("recovery.max", Unit.SECONDS, "worst recovery time over faults (null: never recovered)"),
     _m("recovery.mean", Unit.SECONDS, "mean recovery time over faults that hurt the SLI"),
     _m("time_to_detect.max", Unit.SECONDS, "worst time from fault start to the first "

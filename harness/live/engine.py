@@ -278,7 +278,7 @@ class _Run:
             self.writer.requests.append((
                 rid, self.wf_names[self.wf[rid]], self.prio_names[self.prio[rid]], intended,
                 sent_s, end_s, latency, outcome, kind, ans.attempts, ans.steps, ans.fallback,
-                ans.tokens_in, ans.tokens_out, ans.cost, None))
+                ans.tokens_in, ans.tokens_out, ans.cost, ans.ttft_s, ans.itl_s))
             if self.spans:
                 append = self.writer.spans.append
                 for span in ans.spans:
@@ -294,7 +294,7 @@ class _Run:
         sent_s = None if sent is None else (sent - self.t0) * self.k
         self.writer.requests.append((
             rid, self.wf_names[self.wf[rid]], self.prio_names[self.prio[rid]], intended,
-            sent_s, None, None, Outcome.DROPPED.value, None, 0, 0, False, 0, 0, 0.0, None))
+            sent_s, None, None, Outcome.DROPPED.value, None, 0, 0, False, 0, 0, 0.0, None, None))
         self.dropped += 1
         self.recent.add(intended, sent_s, True, None)
 

@@ -52,6 +52,8 @@ class Answer:
     tokens_in: int = 0
     tokens_out: int = 0
     cost: float = 0.0
+    ttft_s: float | None = None  #: time to first token, scenario seconds (streaming)
+    itl_s: float | None = None  #: inter-token latency, scenario seconds (streaming)
     spans: list[SpanRow] = field(default_factory=list)
     #: events the system saw while serving it (a breaker's transition): (t in scenario
     #: seconds, type, fields), written as the simulator writes them

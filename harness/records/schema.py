@@ -37,6 +37,8 @@ REQUESTS = pa.schema([
     pa.field("tokens_out", pa.int64()),
     pa.field("cost_usd", pa.float64()),  # LLM tokens and tool calls of every attempt
     pa.field("ttft_s", pa.float64()),  # time to first token (streaming live runs)
+    # inter-token latency, aiperf's: (end − first token) / (output tokens − 1)
+    pa.field("itl_s", pa.float64()),
 ])
 
 SPANS = pa.schema([

@@ -34,6 +34,7 @@ class Arrays:
     workflow: np.ndarray  #: index into workflows
     workflows: list[str]
     ttft: np.ndarray
+    itl: np.ndarray
 
     def __len__(self) -> int:
         return len(self.intended)
@@ -61,6 +62,8 @@ class Arrays:
             workflow=wf.cat.codes.to_numpy(),
             workflows=[str(c) for c in wf.cat.categories],
             ttft=df["ttft_s"].astype(float).to_numpy() if "ttft_s" in df else
+            np.full(len(df), np.nan),
+            itl=df["itl_s"].astype(float).to_numpy() if "itl_s" in df else
             np.full(len(df), np.nan),
         )
 
@@ -99,11 +102,12 @@ def subset_metrics(a: Arrays, mask: np.ndarray, seconds: float) -> Figures:
     figures["throughput_rps"] = _rate(completed, seconds)
     figures["offered_rps"] = _rate(n, seconds)
     figures.update(latency_figures(a.latency[a.ok & mask]))
-    ttft = a.ttft[mask]
-    ttft = ttft[~np.isnan(ttft)]
-    for name in ("p50", "p95", "p99"):
-        figures[f"ttft.{name}"] = float(np.percentile(ttft, _QUANTILES[name])) if ttft.size \
-            else None
+    for prefix, values in (("ttft", a.ttft), ("itl", a.itl)):
+        got = values[mask]
+        got = got[~np.isnan(got)]
+        for name in ("p50", "p95", "p99"):
+            figures[f"{prefix}.{name}"] = float(np.percentile(got, _QUANTILES[name])) \
+                if got.size else None
     steps = int(a.steps[mask].sum())
     figures["amplification"] = int(a.attempts[mask].sum()) / steps if steps else None
     figures["fallback_rate"] = float(a.fallback[mask].mean()) if n else None

@@ -93,7 +93,7 @@ class _Sim:
             outcome, kind = outcome_of(ErrorKind(err)).value, err
         self._request((rid, self._wf_names[wf], self._prio_names[prio], t0, t0, now, now - t0,
                        outcome, kind, req.attempts, req.steps, req.fallback, req.tin, req.tout,
-                       req.cost, None))
+                       req.cost, None, None))
         if self._drained is not None and not self.inflight and not self._drained.triggered:
             self._drained.succeed()
 
@@ -160,7 +160,8 @@ class _Sim:
         for rid, req in sorted(self.inflight.items()):
             self._request((rid, self._wf_names[req.wf], self._prio_names[req.prio], req.t0,
                            req.t0, None, None, Outcome.DROPPED.value, None, req.attempts,
-                           req.steps, req.fallback, req.tin, req.tout, req.cost, None))
+                           req.steps, req.fallback, req.tin, req.tout, req.cost, None,
+                           None))
         return len(self.inflight)
 
 

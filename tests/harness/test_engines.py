@@ -36,7 +36,7 @@ class InstantEngine:
             seed: int, *, progress: object = None, options: object = None) -> EngineResult:
         for rid, t in enumerate(schedule.times.tolist()):
             writer.requests.append((rid, "only", "normal", t, t, t + 0.01, 0.01, "ok", None,
-                                    1, 1, False, 0, 0, 0.0, None))
+                                    1, 1, False, 0, 0, 0.0, None, None))
         writer.event(scenario.duration, "run_end", completed=len(schedule), dropped=0)
         return EngineResult(len(schedule), len(schedule), 0, scenario.duration)
 

@@ -19,7 +19,7 @@ from harness.records.writer import RunWriter
 
 def _row(i: int) -> tuple[object, ...]:
     return (i, "wf", "normal", float(i), float(i), i + 0.5, 0.5, "ok", None, 1, 1, False, 10,
-            5, 0.001, None)
+            5, 0.001, None, None)
 
 
 def test_a_closed_run_is_parquet_and_reads_back(tmp_path: Path) -> None:
@@ -115,7 +115,7 @@ def test_a_damaged_run_json_is_noted_and_never_complete(tmp_path: Path) -> None:
 
 def test_a_row_of_the_wrong_width_is_refused_where_it_is_appended(tmp_path: Path) -> None:
     writer = RunWriter(tmp_path, {"mode": "sim"})
-    with pytest.raises(RecordError, match="a requests row has 3 fields, the table 16"):
+    with pytest.raises(RecordError, match="a requests row has 3 fields, the table 17"):
         writer.requests.append((1, "w", "normal"))
     writer.close()
 
