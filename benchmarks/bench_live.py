@@ -115,7 +115,7 @@ def drive(url: str, rate: float, count: int, tmp: Path, *, workers: int = 0,
     np.savez(tmp / "a.npz", ids=np.arange(count, dtype=np.int64), offsets=offsets,
              wf=np.zeros(count, dtype=np.int16), prio=np.ones(count, dtype=np.int8))
     job = {"url": url, "paths": ["/"], "names": ["w"], "priorities": ["high", "normal", "low"],
-           "body": '{"request_id": %(id)d}', "arrays": str(tmp / "a.npz"),
+           "bodies": ['{"request_id": %(id)d}'], "arrays": str(tmp / "a.npz"),
            "max_inflight": 1000, "end_s": offsets[-1] + 10.0, "workers": workers,
            "local_workers": workers}
     (tmp / "job.json").write_text(json.dumps(job))
@@ -147,7 +147,7 @@ def drive(url: str, rate: float, count: int, tmp: Path, *, workers: int = 0,
                 proc.stdin.write(f"GO {time.time() + 1.0!r}\n".encode())
                 proc.stdin.flush()
             elif kind == b"B":
-                for rid, sent, _end, _status, _body, _err in payload:
+                for rid, sent, _end, _status, _body, _err, _marks in payload:
                     if sent is not None:
                         lag[rid] = sent - t0 - offsets[rid]
             elif kind == b"E":

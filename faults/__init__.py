@@ -7,6 +7,7 @@ from faults.specs import (
     FAULT_KINDS,
     BrownoutFault,
     ColdStartStormFault,
+    CommandFault,
     CrashFault,
     ErrorFault,
     FaultSpec,
@@ -18,6 +19,7 @@ from faults.specs import (
     RateLimitFault,
     Target,
     TargetKind,
+    ToxicFault,
 )
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "ActiveFaults",
     "BrownoutFault",
     "ColdStartStormFault",
+    "CommandFault",
     "CrashFault",
     "Disturbance",
     "Effects",
@@ -41,6 +44,7 @@ __all__ = [
     "RateLimitFault",
     "Target",
     "TargetKind",
+    "ToxicFault",
     "Undo",
     "decide",
     "effects_of",

@@ -1,10 +1,11 @@
 """Fault specifications: one model per kind, looked up in :data:`FAULT_KINDS`.
 
 Every fault has an ``id``, a ``kind``, a ``target`` (``agent.NAME``, ``endpoint.NAME``,
-``tool.NAME`` or ``workflow.NAME``; a partition names two sides in ``between``), a start
-``at`` and a ``duration`` (absent: until the end of the run). The blast radius is a
-``count`` or ``percent`` of replicas / capacity, or a ``probability`` per call, as each
-kind allows. Engines give the kinds their effects; these models only say what is asked.
+``tool.NAME``, ``workflow.NAME`` or ``proxy.NAME``; a partition names two sides in
+``between``), a start ``at`` and a ``duration`` (absent: until the end of the run). The
+blast radius is a ``count`` or ``percent`` of replicas / capacity, or a ``probability``
+per call, as each kind allows. Engines give the kinds their effects; these models only
+say what is asked.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "FAULT_KINDS",
     "BrownoutFault",
     "ColdStartStormFault",
+    "CommandFault",
     "CrashFault",
     "ErrorFault",
     "FaultSpec",
@@ -34,6 +36,7 @@ __all__ = [
     "RateLimitFault",
     "Target",
     "TargetKind",
+    "ToxicFault",
 ]
 
 
@@ -42,6 +45,7 @@ class TargetKind(StrEnum):
     ENDPOINT = "endpoint"
     TOOL = "tool"
     WORKFLOW = "workflow"
+    PROXY = "proxy"  #: a ``squall proxy`` in front of a dependency (live runs of a target)
     ORCHESTRATOR = "orchestrator"  #: the caller of agents (partition sides only)
 
 
@@ -126,8 +130,10 @@ class FaultSpecBase(Spec):
         return None if self.duration is None else self.at + self.duration
 
 
-_ANY = frozenset({TargetKind.AGENT, TargetKind.ENDPOINT, TargetKind.TOOL, TargetKind.WORKFLOW})
+_ANY = frozenset({TargetKind.AGENT, TargetKind.ENDPOINT, TargetKind.TOOL, TargetKind.WORKFLOW,
+                  TargetKind.PROXY})
 _SERVERS = frozenset({TargetKind.AGENT, TargetKind.ENDPOINT, TargetKind.TOOL})
+_PROXY = frozenset({TargetKind.PROXY})
 
 
 class LatencyFault(FaultSpecBase):
@@ -164,7 +170,7 @@ class RateLimitFault(FaultSpecBase):
     endpoint's limits drop to ``rpm`` / ``tpm``."""
 
     kinds_allowed: ClassVar[frozenset[TargetKind]] = frozenset(
-        {TargetKind.ENDPOINT, TargetKind.TOOL}
+        {TargetKind.ENDPOINT, TargetKind.TOOL, TargetKind.PROXY}
     )
     kind: Literal["rate_limit"] = "rate_limit"
     probability: Fraction | None = None
@@ -233,7 +239,7 @@ class PartialOutageFault(_Radius):
 class OutageFault(FaultSpecBase):
     """The whole component is down: calls are refused (``fail_fast``) or ``hang``."""
 
-    kinds_allowed: ClassVar[frozenset[TargetKind]] = _SERVERS
+    kinds_allowed: ClassVar[frozenset[TargetKind]] = _SERVERS | _PROXY
     kind: Literal["outage"] = "outage"
     mode: CutMode = CutMode.FAIL_FAST
 
@@ -250,7 +256,7 @@ class PartitionFault(FaultSpecBase):
     """The network between two components is cut (``between: [agent.orders,
     endpoint.large]``; ``orchestrator`` is the caller of agents)."""
 
-    kinds_allowed: ClassVar[frozenset[TargetKind]] = frozenset(TargetKind)
+    kinds_allowed: ClassVar[frozenset[TargetKind]] = frozenset(TargetKind) - _PROXY
     kind: Literal["partition"] = "partition"
     target: str = ""
     between: Annotated[list[str], Field(min_length=2, max_length=2)]
@@ -290,10 +296,75 @@ class ColdStartStormFault(_Radius):
     cold_start: DurationDist | None = None
 
 
+class ToxicFault(FaultSpecBase):
+    """A toxic of ``squall proxy`` on ``proxy.NAME``, as Toxiproxy's API takes it:
+    ``type`` (latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data,
+    http_status, http_corrupt, sse_cut), ``attributes``, ``stream``, ``toxicity``."""
+
+    kinds_allowed: ClassVar[frozenset[TargetKind]] = _PROXY
+    kind: Literal["toxic"] = "toxic"
+    type: str
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    stream: Literal["upstream", "downstream"] | None = None
+    toxicity: Fraction = 1.0
+
+    @model_validator(mode="after")
+    def _toxic(self) -> ToxicFault:
+        from faults.proxy.toxics import ToxicError, parse_toxic
+
+        try:
+            parse_toxic(self.toxic_json())
+        except ToxicError as exc:
+            fail_at("type", str(exc))
+        return self
+
+    def toxic_json(self) -> dict[str, Any]:
+        """The toxic as Toxiproxy's API takes it (without its name)."""
+        from faults.proxy.toxics import TOXICS
+
+        stream = self.stream
+        if stream is None:  # the stream the type acts on (downstream when either)
+            streams = TOXICS[self.type].streams if self.type in TOXICS else ()
+            stream = "upstream" if [s.value for s in streams] == ["upstream"] \
+                else "downstream"
+        return {"type": self.type, "stream": stream, "toxicity": self.toxicity,
+                "attributes": self.attributes}
+
+
+class CommandFault(FaultSpecBase):
+    """Run ``start`` when the fault begins and ``stop`` when it ends or is rolled back
+    (stopping and starting a container, a service): live runs only, and only with
+    ``--allow-commands``. ``target`` names what the command breaks (for the report).
+    Each command is an argument list (or a string split like a shell's words, without a
+    shell), and must finish within ``timeout``."""
+
+    kinds_allowed: ClassVar[frozenset[TargetKind]] = _ANY
+    kind: Literal["command"] = "command"
+    start: Annotated[list[str], Field(min_length=1)]
+    stop: Annotated[list[str], Field(min_length=1)] | None = None
+    timeout: PositiveDuration = 30.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _words(cls, data: Any) -> Any:
+        import shlex
+
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("start", "stop"):
+                if isinstance(data.get(key), str):
+                    try:
+                        data[key] = shlex.split(data[key])
+                    except ValueError as exc:
+                        raise ValueError(f"{key}: {exc}") from None
+        return data
+
+
 FAULT_KINDS: dict[str, type[FaultSpecBase]] = {
     cls.kind_name(): cls
     for cls in (LatencyFault, ErrorFault, RateLimitFault, CrashFault, PartialOutageFault,
-                OutageFault, BrownoutFault, PartitionFault, ColdStartStormFault)
+                OutageFault, BrownoutFault, PartitionFault, ColdStartStormFault, ToxicFault,
+                CommandFault)
 }
 
 
@@ -326,7 +397,8 @@ FaultSpec = Annotated[
     | Annotated[RateLimitFault, Tag("rate_limit")] | Annotated[CrashFault, Tag("crash")]
     | Annotated[PartialOutageFault, Tag("partial_outage")] | Annotated[OutageFault, Tag("outage")]
     | Annotated[BrownoutFault, Tag("brownout")] | Annotated[PartitionFault, Tag("partition")]
-    | Annotated[ColdStartStormFault, Tag("cold_start_storm")],
+    | Annotated[ColdStartStormFault, Tag("cold_start_storm")]
+    | Annotated[ToxicFault, Tag("toxic")] | Annotated[CommandFault, Tag("command")],
     Discriminator(_fault_kind),
     BeforeValidator(_fault_shape),
 ]

@@ -45,6 +45,8 @@ class ErrorKind(StrEnum):
     MALFORMED = "malformed"  #: a response that could not be used
     PARTITION = "partition"  #: the network between caller and callee is cut
     DEADLINE = "deadline"  #: the workflow's deadline expired
+    TRUNCATED = "truncated"  #: a streamed answer broke off before its end
+    UNEXPECTED = "unexpected"  #: an answer that failed the target's success criteria
 
 
 _OUTCOME = {

@@ -33,7 +33,7 @@ def test_faults_exports_every_kind_and_the_schedule() -> None:
     assert {"FaultSchedule", "Activation", "Target", "FaultSpec"} <= set(faults.__all__)
     assert set(faults.FAULT_KINDS) == {
         "latency", "error", "rate_limit", "crash", "partial_outage", "outage", "brownout",
-        "partition", "cold_start_storm",
+        "partition", "cold_start_storm", "toxic", "command",
     }
     for name in faults.__all__:
         assert getattr(faults, name) is not None

@@ -119,9 +119,10 @@ def _run_parser(r: argparse.ArgumentParser) -> None:
     r.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line")
     live = r.add_argument_group("live mode")
     live.add_argument("--target", metavar="URL",
-                      help="drive a running reference system at its control URL (what "
-                           "`squall reference up` prints); default: start one from the "
-                           "scenario's system and stop it after")
+                      help="where the target is: its url for an http or openai target; "
+                           "for the reference system, a running one's control URL (what "
+                           "`squall reference up` prints; default: start one from the "
+                           "scenario's system and stop it after)")
     live.add_argument("--token", help="the target's control token (default $SQUALL_TOKEN, "
                                       "which the process list does not show)")
     live.add_argument("--time-scale", type=_positive_float, metavar="K",
@@ -140,6 +141,9 @@ def _run_parser(r: argparse.ArgumentParser) -> None:
     live.add_argument("--master", dest="master_bind", metavar="HOST:PORT",
                       help="where the master listens for load workers (default "
                            "127.0.0.1:5557 with --remote-workers, else a free port)")
+    live.add_argument("--allow-commands", action="store_true",
+                      help="let the scenario's command faults run their commands on this "
+                           "machine")
     live.add_argument("--web", type=int, nargs="?", const=8089, metavar="PORT",
                       help="serve Locust's web UI on 127.0.0.1:PORT during the run "
                            "(default port 8089)")

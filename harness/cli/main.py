@@ -78,7 +78,31 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     work = estimate(scenario)
     print(f"work: up to {work['replicas']:,.0f} replicas, {work['samples']:,.0f} timeseries "
           f"rows (limits: squall run --limit NAME=N raises them)")
+    _check_modes(scenario, source=str(args.file))
     return 0
+
+
+def _check_modes(scenario: Scenario, source: str) -> None:
+    """What each mode cannot do with this scenario: faults its live target cannot apply,
+    and faults the simulator cannot model (said, not refused: a live-only scenario is
+    fine)."""
+    from harness.errors import Problem
+    from harness.live.target import fault_problems
+
+    problems = [Problem(p.message, p.path, source) for p in fault_problems(scenario)]
+    if problems:
+        raise InputError(problems)
+    if scenario.target.adapter != "reference":
+        print(f"live: the {scenario.target.adapter} target at {scenario.target.url} "
+              f"applies {plural(len(scenario.faults), 'fault')} through its proxies")
+    try:
+        scenario.simulated_faults()
+    except ValueError as exc:
+        print(f"sim: cannot run this scenario: {exc}")
+    commands = [f.id for f in scenario.fault_list if f.kind_name() == "command"]
+    if commands:
+        print(f"live: {plural(len(commands), 'command fault')} "
+              f"({', '.join(map(str, commands))}) need --allow-commands")
 
 
 def _cmd_schema(_args: argparse.Namespace) -> int:
@@ -184,7 +208,8 @@ def _live_options(args: argparse.Namespace, scenario: Scenario) -> Scenario:
     given = {"--target": args.target, "--time-scale": args.time_scale,
              "--allow-host": args.allow_hosts or None, "--web": args.web, "--token": args.token,
              "--load-workers": args.load_workers, "--remote-workers": args.remote_workers or None,
-             "--master": args.master_bind}
+             "--master": args.master_bind,
+             "--allow-commands": args.allow_commands or None}
     if args.mode != "live":
         for flag, value in given.items():
             if value is not None:
@@ -197,7 +222,9 @@ def _live_options(args: argparse.Namespace, scenario: Scenario) -> Scenario:
         raise InputError("counterfactual attribution re-runs the scenario: --mode sim only",
                          source="--attribute")
     update: dict[str, Any] = {}
-    if args.target is not None:
+    if args.target is not None and scenario.target.adapter != "reference":
+        scenario = _target_url(scenario, args.target)
+    elif args.target is not None:
         update["target"] = args.target
     if args.time_scale is not None:
         update["time_scale"] = args.time_scale
@@ -221,6 +248,19 @@ def _live_options(args: argparse.Namespace, scenario: Scenario) -> Scenario:
     return scenario.model_copy(update={"live": live})
 
 
+def _target_url(scenario: Scenario, url: str) -> Scenario:
+    """``--target URL`` for an http or openai target: its ``url``."""
+    from harness.scenario.target import http_url
+
+    try:
+        url = http_url(url)
+    except ValueError as exc:
+        raise InputError(str(exc), source="--target") from None
+    # a copy keeps the payload samples already read (and checked) with the scenario
+    return scenario.model_copy(update={"target": scenario.target.model_copy(
+        update={"url": url})})
+
+
 def _engine_options(args: argparse.Namespace) -> dict[str, Any] | None:
     if args.mode != "live":
         return None
@@ -230,6 +270,7 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any] | None:
     if args.master_bind is not None:
         host, port = _host_port(args.master_bind)
     return {"token": args.token or os.environ.get("SQUALL_TOKEN"), "web_port": args.web,
+            "allow_commands": args.allow_commands,
             "remote_workers": args.remote_workers, "master_host": host, "master_port": port}
 
 

@@ -37,7 +37,7 @@ from harness.live.faults import FaultController
 from harness.live.health import Health
 from harness.live.progress import Display, Recent, Status
 from harness.live.stops import StopWatch
-from harness.live.target import Target, TargetError, open_target
+from harness.live.target import Target, TargetError, fault_problems, open_target
 from harness.outcomes import ErrorKind, Outcome, RunStatus, outcome_of
 from harness.records.writer import RunWriter
 from harness.scenario.model import Scenario
@@ -64,15 +64,27 @@ class LiveEngine:
             options: Mapping[str, Any] | None = None) -> EngineResult:
         opts = dict(options or {})
         live = scenario.live
-        why = live.check_target()
-        if why is not None:
-            raise InputError(why, source="live.target")
+        adapter = scenario.target.adapter
+        if adapter == "reference":
+            why = live.check_target()
+            if why is not None:
+                raise InputError(why, source="live.target")
+        problems = fault_problems(scenario)
+        if problems:
+            raise InputError(problems)
+        commands = [f.id for f in scenario.fault_list if f.kind_name() == "command"]
+        if commands and not opts.get("allow_commands"):
+            raise InputError(f"fault{'s' if len(commands) > 1 else ''} "
+                             f"{', '.join(map(repr, commands))} run commands on this "
+                             "machine: pass --allow-commands to let them",
+                             source="--mode live")
         try:
-            target = open_target(opts.get("adapter", "reference"), scenario, url=live.target,
+            target = open_target(adapter, scenario,
+                                 url=live.target if adapter == "reference" else None,
                                  token=opts.get("token"), time_scale=live.time_scale)
         except TargetError as exc:
-            raise InputError(str(exc), source=live.target or "the reference system") \
-                from None
+            where = live.target if adapter == "reference" else f"the {adapter} target"
+            raise InputError(str(exc), source=where or "the reference system") from None
         try:
             return _Run(scenario, schedule, writer, target, progress=progress, opts=opts).run()
         finally:
@@ -158,11 +170,18 @@ class _Run:
     def _start_driver(self, tmp: Path, drain: float) -> subprocess.Popen[bytes]:
         request = self.target.request(self.wf_names)
         offsets = self.times / self.k
-        np.savez(tmp / "arrays.npz", ids=np.arange(len(offsets), dtype=np.int64),
-                 offsets=offsets, wf=self.wf, prio=self.prio)
+        arrays = {"ids": np.arange(len(offsets), dtype=np.int64), "offsets": offsets,
+                  "wf": self.wf, "prio": self.prio}
+        if len(request.bodies) > 1:  # each request's payload sample, seeded
+            rng = np.random.default_rng([self.scenario.seed, 0x5A3])
+            arrays["sample"] = rng.integers(0, len(request.bodies), len(offsets),
+                                            dtype=np.int32)
+        np.savez(tmp / "arrays.npz", **arrays)  # type: ignore[arg-type]
         last = float(offsets[-1]) if len(offsets) else 0.0
         job = {"url": self.target.url, "paths": request.paths, "names": list(self.wf_names),
-               "priorities": self.prio_names, "body": request.body,
+               "priorities": self.prio_names, "bodies": request.bodies,
+               "method": request.method, "stream": request.stream,
+               "timeout_s": request.timeout_s,
                "headers": request.headers, "arrays": str(tmp / "arrays.npz"),
                "max_inflight": self.live.max_inflight,
                "end_s": max(last, self.scenario.duration / self.k) + drain / self.k,
@@ -254,7 +273,7 @@ class _Run:
 
     def _results(self, batch: list[tuple[Any, ...]]) -> None:
         t0, k = self.t0, self.k
-        for rid, sent, end, status, body, transport in batch:
+        for rid, sent, end, status, body, transport, marks in batch:
             if self.done[rid]:
                 continue
             if status == -1:
@@ -266,7 +285,8 @@ class _Run:
             sent_s, end_s = (sent - t0) * k, (end - t0) * k
             self.health.add(sent_s, lag)
             try:
-                ans = self.target.answer(status, body, transport, t0, k)
+                ans = self.target.answer(status, body, transport, t0, k, sent=sent,
+                                         marks=marks)
             except (TargetError, ValueError, TypeError, KeyError) as exc:
                 raise LiveRunError(f"cannot read the system's answer to request {rid}: "
                                    f"{exc}") from None

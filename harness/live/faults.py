@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import queue
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from functools import partial
 from typing import Any
 
 from faults.schedule import Activation, FaultSchedule
-from faults.specs import FaultSpecBase
+from faults.specs import CommandFault, FaultSpecBase
 from harness.live.target import Target, TargetError
 from harness.scenario.timescale import time_scaled
 
@@ -44,10 +45,54 @@ class _Due:
     act: Activation
 
 
+OUTPUT_LIMIT = 4096  #: characters of a command's output kept in its event
+
+
+class Commands:
+    """Runs the commands of ``command`` faults (no shell, with a timeout each); what
+    they did goes into ``command`` events. Only built when the user allowed commands."""
+
+    def __init__(self, emit: Callable[[Event], None]) -> None:
+        self.emit = emit
+        self.started: dict[str, CommandFault] = {}
+
+    def _run(self, fault_id: str, phase: str, argv: list[str], timeout: float) -> None:
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                  stdin=subprocess.DEVNULL, check=False, errors="replace")
+            code: int | None = done.returncode
+            output = (done.stdout + done.stderr)[-OUTPUT_LIMIT:]
+        except subprocess.TimeoutExpired as exc:
+            code, output = None, f"timed out after {timeout:g} s: {exc.output or ''}"
+        except OSError as exc:
+            code, output = None, f"could not run {argv[0]}: {exc.strerror or exc}"
+        self.emit((time.monotonic(), "command", {"fault": fault_id, "phase": phase,
+                                                 "exit_code": code, "output": output}))
+        if code != 0:
+            raise TargetError(f"its {phase} command {' '.join(argv)!r} "
+                              + ("failed: " + output.strip()[-300:] if code is None else
+                                 f"exited with {code}: {output.strip()[-300:]}"))
+
+    def apply(self, fault_id: str, spec: CommandFault) -> None:
+        self.started[fault_id] = spec
+        self._run(fault_id, "start", spec.start, spec.timeout)
+
+    def remove(self, fault_id: str) -> None:
+        spec = self.started.pop(fault_id, None)
+        if spec is not None and spec.stop is not None:
+            self._run(fault_id, "stop", spec.stop, spec.timeout)
+
+    def remove_all(self) -> None:
+        for fault_id in sorted(self.started):
+            with contextlib.suppress(TargetError):
+                self.remove(fault_id)
+
+
 class FaultController:
     def __init__(self, target: Target, faults: list[FaultSpecBase], *, t0: float, k: float,
                  lease: float) -> None:
         self.target, self.t0, self.k, self.lease = target, t0, k, lease
+        self.commands = Commands(self._events_put)
         self.dues: list[_Due] = []
         for act in FaultSchedule(faults):
             # a fault from the start is in place before the first arrival (as in the
@@ -86,6 +131,9 @@ class FaultController:
 
     # --- the threads -------------------------------------------------------------------
 
+    def _events_put(self, event: Event) -> None:
+        self._events.put(event)
+
     def _emit(self, type_: str, act: Activation) -> None:
         self._events.put((time.monotonic(), type_, {"fault": act.id, "kind": act.kind,
                                                     "target": str(act.target)}))
@@ -103,13 +151,18 @@ class FaultController:
                 with self._lock:
                     was = self.active.pop(act.id, None)
                 if was is not None:
-                    self._try(partial(self.target.remove, act.id), act, "removed")
+                    self._try(self._remover(act), act, "removed")
                     self._emit("fault_end", act)
                 continue
-            spec = act.spec if self.k == 1 else time_scaled(act.spec, self.k)
-            body = spec.model_dump(mode="json")
-            if not self._try(partial(self.target.apply, act.id, str(act.target), body,
-                                     self.lease), act, "applied"):
+            # a command takes the time it takes: its timeout is not scaled
+            spec = act.spec if self.k == 1 or act.kind == "command" else \
+                time_scaled(act.spec, self.k)
+            if isinstance(spec, CommandFault):
+                apply: Callable[[], None] = partial(self.commands.apply, act.id, spec)
+            else:
+                apply = partial(self.target.apply, act.id, str(act.target),
+                                spec.model_dump(mode="json"), self.lease)
+            if not self._try(apply, act, "applied"):
                 continue
             self._emit("fault_start", act)
             if act.instant and (act.end is None or act.end == act.start):
@@ -117,10 +170,15 @@ class FaultController:
                 # nothing to hold or take back; it ends when it starts, as in the simulator
                 if act.end is not None:
                     self._emit("fault_end", act)
-                self._try(partial(self.target.remove, act.id), act, "removed")
+                self._try(self._remover(act), act, "removed")
             else:
                 with self._lock:
                     self.active[act.id] = act
+
+    def _remover(self, act: Activation) -> Callable[[], None]:
+        if act.kind == "command":
+            return partial(self.commands.remove, act.id)
+        return partial(self.target.remove, act.id)
 
     def _try(self, call: Callable[[], None], act: Activation, what: str) -> bool:
         try:
@@ -134,7 +192,7 @@ class FaultController:
         every = self.lease / 3
         while not self._stop.wait(every):
             with self._lock:
-                ids = list(self.active)
+                ids = [i for i, act in self.active.items() if act.kind != "command"]
             for fault_id in ids:
                 try:
                     self.target.renew(fault_id, self.lease)
@@ -154,8 +212,9 @@ class FaultController:
             left, self.active = dict(self.active), {}
         for act in left.values():
             with contextlib.suppress(TargetError):
-                self.target.remove(act.id)
+                self._remover(act)()
             self._emit("fault_end", act)
+        self.commands.remove_all()
         with contextlib.suppress(TargetError):
             self.target.remove_all()
         return self.events()

@@ -47,6 +47,16 @@ def _transport_error(exc: BaseException | None) -> str:
     return name
 
 
+def _stream(resp: Any, marks: list[Any]) -> bytes:
+    """Read a streamed body line by line as it arrives; ``marks`` gets (bytes so far,
+    when, the line) per line (a server-sent event is lines and a blank line)."""
+    total = 0
+    while line := resp.readline(b"\n"):
+        total += len(line)
+        marks.append((total, time.monotonic(), line))
+    return b"".join(m[2] for m in marks)
+
+
 class Sender:
     """Sends one share of the schedule and hands its results to ``emit``."""
 
@@ -61,10 +71,13 @@ class Sender:
         self.offsets: np.ndarray = share["offsets"]
         self.wf: np.ndarray = share["wf"]
         self.prio: np.ndarray = share["prio"]
+        self.sample: np.ndarray | None = share.get("sample")
         self.paths: list[str] = job["paths"]
         self.names: list[str] = job["names"]
         self.priorities: list[str] = job["priorities"]
-        self.body: str = job["body"]
+        self.bodies: list[str] = job["bodies"]
+        self.method: str = job.get("method", "POST")
+        self.stream = bool(job.get("stream"))
         self.headers = {"Content-Type": "application/json", **job.get("headers", {})}
         self.max_inflight = int(job["max_inflight"])
         self.end_s = float(job["end_s"])
@@ -73,7 +86,8 @@ class Sender:
         # retries: none of them belong in a load generator's hot path); Locust's
         # statistics are fed through its request event all the same
         self.client = HTTPClient.from_url(
-            job["url"], concurrency=self.max_inflight, network_timeout=self.end_s + 60.0,
+            job["url"], concurrency=self.max_inflight,
+            network_timeout=float(job.get("timeout_s") or self.end_s + 60.0),
             connection_timeout=10.0)
         self.results: list[tuple[Any, ...]] = []
         self.inflight: dict[int, gevent.Greenlet] = {}
@@ -95,28 +109,35 @@ class Sender:
     def send(self, i: int) -> None:
         rid = int(self.ids[i])
         wf, prio = int(self.wf[i]), int(self.prio[i])
-        body = self.body % {"id": rid, "priority": self.priorities[prio],
-                            "workflow": self.names[wf]}
+        template = self.bodies[0 if self.sample is None else int(self.sample[i])]
+        body = None if self.method == "GET" else template % {
+            "id": rid, "priority": self.priorities[prio], "workflow": self.names[wf]}
         sent = time.monotonic()
         failure: BaseException | None = None
+        marks: list[tuple[int, float, bytes]] | None = [] if self.stream else None
+        resp = None
         try:
-            resp = self.client.request("POST", self.paths[wf], body=body, headers=self.headers)
+            resp = self.client.request(self.method, self.paths[wf], body=body,
+                                       headers=self.headers)
             try:
-                content = resp.read()
+                content = resp.read() if marks is None else _stream(resp, marks)
             finally:
                 resp.release()
             end = time.monotonic()
             status, error = resp.status_code, None
         except gevent.GreenletExit:
-            self.results.append((rid, sent, None, NOT_DONE, None, "unanswered"))
+            self.results.append((rid, sent, None, NOT_DONE, None, "unanswered", None))
             raise
         except Exception as exc:  # anything the client raises is a failed call
             end, status, content, error = time.monotonic(), NO_RESPONSE, None, \
                 _transport_error(exc)
             failure = exc
+            if resp is not None and marks:  # a stream cut halfway: what came is kept
+                status, content = resp.status_code, b"".join(m[2] for m in marks)
         finally:
             self.inflight.pop(rid, None)
-        self.results.append((rid, sent, end, status, content, error))
+        self.results.append((rid, sent, end, status, content, error,
+                             None if marks is None else [m[:2] for m in marks]))
         if failure is None and status >= 400:
             failure = RuntimeError(f"HTTP {status}")
         self.fire(request_type="POST", name=self.names[wf], response_time=1000 * (end - sent),
@@ -138,7 +159,7 @@ class Sender:
                 break
             if len(inflight) >= self.max_inflight:
                 results.append((int(self.ids[i]), None, None, NOT_DONE, None,
-                                f"not sent: {self.max_inflight} requests in flight"))
+                                f"not sent: {self.max_inflight} requests in flight", None))
             else:
                 inflight[int(self.ids[i])] = gevent.spawn(self.send, i)
                 self.peak = max(self.peak, len(inflight))
@@ -149,7 +170,7 @@ class Sender:
                 # never started and drop the rest of the schedule unsent
                 gevent.sleep(0)
         for rid in self.ids[i:].tolist():  # stopped early: the rest were never sent
-            results.append((rid, None, None, NOT_DONE, None, "not sent: stopped"))
+            results.append((rid, None, None, NOT_DONE, None, "not sent: stopped", None))
         # drain: until everything answered, the drain time ran out, or a stop (+ grace)
         drain_end = t0 + self.end_s
         while inflight:
@@ -209,7 +230,9 @@ NAMES = ("ids", "offsets", "wf", "prio")
 
 
 def share(arrays: Any, index: int, count: int) -> dict[str, np.ndarray]:
-    return {name: np.ascontiguousarray(arrays[name][index::count]) for name in NAMES}
+    """Every ``count``-th arrival from ``index`` on (and its payload sample, if any)."""
+    names = [*NAMES, *(["sample"] if "sample" in arrays else [])]
+    return {name: np.ascontiguousarray(arrays[name][index::count]) for name in names}
 
 
 def packed(share: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -17,12 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from harness.errors import InputError
+from harness.errors import InputError, Problem
 
 if TYPE_CHECKING:
     from harness.scenario.model import Scenario
 
-__all__ = ["Answer", "Request", "Target", "TargetError", "open_target", "register_target"]
+__all__ = ["Answer", "Request", "Target", "TargetError", "fault_problems", "open_target",
+           "register_target"]
 
 #: A span row without its request id, as :data:`harness.records.schema.SPANS` orders it.
 SpanRow = tuple[Any, ...]
@@ -36,9 +37,14 @@ class TargetError(Exception):
 class Request:
     """How the driver sends one workflow request."""
 
-    paths: list[str]  #: per workflow (in the schedule's order): the path to POST to
-    body: str  #: ``%``-template with ``id``, ``priority`` and ``workflow``
+    paths: list[str]  #: per workflow (in the schedule's order): the path to send to
+    #: ``%``-templates with ``id``, ``priority`` and ``workflow``, one per payload sample
+    #: (each request picks one, seeded)
+    bodies: list[str]
     headers: dict[str, str] = field(default_factory=dict)
+    method: str = "POST"
+    stream: bool = False  #: read the body line by line, marking when each line came
+    timeout_s: float | None = None  #: wall seconds a request may take (None: the run's)
 
 
 @dataclass
@@ -68,9 +74,12 @@ class Target(Protocol):
     def request(self, workflows: Sequence[str]) -> Request: ...
 
     def answer(self, status: int, body: bytes | None, transport: str | None,
-               t0: float, k: float) -> Answer:
-        """Read a response (``status`` 0: none, ``transport`` says why). A time ``t`` the
-        system reports is ``(t - t0) * k`` in scenario seconds."""
+               t0: float, k: float, *, sent: float | None = None,
+               marks: list[tuple[int, float]] | None = None) -> Answer:
+        """Read a response (``status`` 0: none, ``transport`` says why; a status with a
+        ``transport`` error: the body broke off). A time ``t`` on the monotonic clock is
+        ``(t - t0) * k`` in scenario seconds; ``sent`` is when the request went out, and
+        ``marks`` (streamed requests) say when the body had grown to so many bytes."""
         ...
 
     def apply(self, fault_id: str, target: str, fault: dict[str, Any],
@@ -97,25 +106,51 @@ class Target(Protocol):
         ...
 
 
-#: Name → "module:attribute" of ``factory(scenario, url=None, token=None, workdir) -> Target``.
-_TARGETS: dict[str, str] = {"reference": "sut_adapters.reference.adapter:open_reference"}
+#: Name → "module:attribute" of ``factory(scenario, url=None, token=None, time_scale=1)
+#: -> Target``, and of ``cannot_apply(scenario, fault) -> str | None`` (why the target
+#: cannot apply that fault live, or None). Both modules are imported only when used.
+_TARGETS: dict[str, tuple[str, str]] = {
+    "reference": ("sut_adapters.reference.adapter:open_reference",
+                  "sut_adapters.reference.adapter:cannot_apply"),
+    "http": ("sut_adapters.http:open_http", "sut_adapters.external:cannot_apply"),
+    "openai": ("sut_adapters.openai:open_openai", "sut_adapters.external:cannot_apply"),
+}
 
 
-def register_target(name: str, factory: str) -> None:
-    _TARGETS[name] = factory
+def register_target(name: str, factory: str, cannot_apply: str) -> None:
+    """Add an adapter: both as ``"module:attribute"`` (see :data:`_TARGETS`)."""
+    _TARGETS[name] = (factory, cannot_apply)
 
 
-def open_target(name: str, scenario: Scenario, **options: Any) -> Target:
-    """Start (no ``url``) or attach to (``url``) the target ``name`` for ``scenario``."""
-    where = _TARGETS.get(name)
-    if where is None:
+def _attribute(name: str, which: int) -> Callable[..., Any]:
+    entry = _TARGETS.get(name)
+    if entry is None:
         raise InputError(f"no target adapter {name!r}; there are: {', '.join(sorted(_TARGETS))}",
-                         source="live.target")
-    module, _, attr = where.partition(":")
+                         source="target.adapter")
+    module, _, attr = entry[which].partition(":")
     try:
-        factory: Callable[..., Target] = getattr(importlib.import_module(module), attr)
+        found: Callable[..., Any] = getattr(importlib.import_module(module), attr)
     except ImportError as exc:
         raise InputError(f"the {name} target needs a package that is not installed "
                          f"({exc.name}): pip install 'squall[live]'", source="--mode live") \
             from None
+    return found
+
+
+def open_target(name: str, scenario: Scenario, **options: Any) -> Target:
+    """Start (no ``url``) or attach to (``url``) the target ``name`` for ``scenario``."""
+    factory: Callable[..., Target] = _attribute(name, 0)
     return factory(scenario, **options)
+
+
+def fault_problems(scenario: Scenario) -> list[Problem]:
+    """One problem per fault the scenario's target cannot apply in a live run."""
+    cannot = _attribute(scenario.target.adapter, 1)
+    out = []
+    for i, fault in enumerate(scenario.fault_list):
+        why = cannot(scenario, fault)
+        if why is not None:
+            out.append(Problem(f"fault {fault.id!r} ({fault.kind_name()} on "
+                               f"{fault.target or ' and '.join(getattr(fault, 'between', []))}"
+                               f"): {why}", ("faults", i)))
+    return out

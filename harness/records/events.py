@@ -25,6 +25,7 @@ class EventType(StrEnum):
     SCALE_DECISION = "scale_decision"  #: what the autoscaler computed at a tick
     BREAKER = "breaker"  #: a circuit breaker changed state
     ABORT = "abort"  #: a stop condition fired (a live run)
+    COMMAND = "command"  #: a command fault's command ran (a live run): its exit and output
     RUN_END = "run_end"
 
 
@@ -40,6 +41,7 @@ EVENT_FIELDS: dict[EventType, frozenset[str]] = {
     EventType.SCALE_DECISION: frozenset({"agent", "current"}),
     EventType.BREAKER: frozenset({"component", "from", "to"}),
     EventType.ABORT: frozenset({"reason"}),
+    EventType.COMMAND: frozenset({"fault", "phase", "exit_code", "output"}),
     EventType.RUN_END: frozenset({"completed", "dropped"}),
 }
 

@@ -7,7 +7,7 @@ at the field that holds the bad reference.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from faults.specs import (
     FaultSpecBase,
@@ -54,6 +54,8 @@ class Checked(Protocol):
     def gates(self) -> Sequence[str]: ...
     @property
     def fault_list(self) -> list[FaultSpecBase]: ...
+    @property
+    def target(self) -> Any: ...
 
 
 Loc = tuple[str | int, ...]
@@ -264,11 +266,40 @@ def _check_faults(scenario: Checked) -> Found:
                 yield (*loc, "between"), \
                     f"{sides[0]} and {sides[1]} never call each other: no traffic to cut"
             continue
+        if fault.parsed_target.kind is TargetKind.PROXY:
+            yield from _check_proxy(scenario, fault, loc, used)
+            continue
         problem = _target_problem(system, fault.parsed_target, used)
         if problem:
             yield (*loc, "target"), problem
         else:
             yield from _no_effect(system, fault, loc)
+
+
+def _check_proxy(scenario: Checked, fault: FaultSpecBase, loc: Loc,
+                 used: dict[TargetKind, set[str]]) -> Found:
+    """A fault on ``proxy.NAME``: the target must declare the proxy, and what the proxy
+    stands for must be a component of the model."""
+    name = fault.parsed_target.name
+    proxies = getattr(scenario.target, "proxies", None)
+    if proxies is None:
+        yield (*loc, "target"), (f"{fault.target} is a proxy, and the "
+                                 f"{scenario.target.adapter} target has none: proxies are "
+                                 "for the http and openai targets (target.proxies)")
+        return
+    if name not in proxies:
+        yield (*loc, "target"), _missing("proxy", name, proxies)
+        return
+    stands_for = proxies[name].stands_for
+    if stands_for is not None:
+        try:
+            component = Target.parse(stands_for)
+        except ValueError as exc:
+            yield ("target", "proxies", name, "stands_for"), str(exc)
+            return
+        problem = _target_problem(scenario.system, component, used)
+        if problem:
+            yield ("target", "proxies", name, "stands_for"), problem
 
 
 def _radius_total(system: System, target: Target) -> int | None:

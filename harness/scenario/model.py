@@ -16,6 +16,7 @@ from harness.scenario.checks import cross_reference
 from harness.scenario.demand import Demand
 from harness.scenario.live import Live, StopCondition
 from harness.scenario.system import System
+from harness.scenario.target import ReferenceTarget, TargetSpec
 from harness.spec import Name, Spec
 from harness.units import Fraction, NonNegFloat, PositiveDuration
 
@@ -87,6 +88,7 @@ class Scenario(Spec):
     cost: Cost = Cost()
     records: Records = Records()
     live: Live = Live()  #: how ``--mode live`` drives the system (ignored by sim)
+    target: TargetSpec = Field(default_factory=ReferenceTarget)  #: what ``--mode live`` drives
     stop_conditions: list[StopCondition] = Field(default_factory=list)
 
     @model_validator(mode="before")
@@ -137,6 +139,35 @@ class Scenario(Spec):
     @property
     def fault_list(self) -> list[FaultSpecBase]:
         return list(self.faults)
+
+    def simulated_faults(self) -> list[FaultSpecBase]:
+        """The faults as the simulator applies them: one on ``proxy.NAME`` goes to the
+        component the proxy stands for. A ValueError names a fault the model cannot
+        apply (a command, a toxic without a simulated equivalent, a proxy that stands
+        for nothing)."""
+        from faults.proxy.mapping import model_for
+        from faults.specs import CommandFault, TargetKind
+
+        proxies = getattr(self.target, "proxies", {})
+        out: list[FaultSpecBase] = []
+        for fault in self.faults:
+            if isinstance(fault, CommandFault):
+                raise ValueError(f"fault {fault.id!r} runs a command: the simulator cannot "
+                                 "know what it does; run it with --mode live")
+            target = fault.parsed_target
+            if target.kind is not TargetKind.PROXY:
+                out.append(fault)
+                continue
+            stands_for = proxies[target.name].stands_for
+            if stands_for is None:
+                raise ValueError(f"fault {fault.id!r} targets {target}, which stands for no "
+                                 f"component of the model: set target.proxies.{target.name}"
+                                 ".stands_for (endpoint.NAME, tool.NAME …) to simulate it")
+            try:
+                out.append(model_for(fault, stands_for))
+            except ValueError as exc:
+                raise ValueError(f"fault {fault.id!r} on {target}: {exc}") from None
+        return out
 
     def gate_list(self) -> list[Gate]:
         return [parse_gate(g) for g in self.gates]

@@ -12,6 +12,7 @@ import simpy
 from faults.schedule import FaultSchedule
 from harness.demand.arrivals import PRIORITIES, ArrivalSchedule
 from harness.engines import EngineResult, Mode, Progress
+from harness.errors import InputError
 from harness.outcomes import ErrorKind, Outcome, outcome_of
 from harness.policies.breaker import BreakerState
 from harness.records.writer import RunWriter
@@ -51,8 +52,11 @@ class _Sim:
         system = scenario.system
         self.parts = parts = Parts(world)
         self.runner = Runner(world, parts)
-        self.faults = FaultInjector(world, parts, FaultSchedule(scenario.fault_list),
-                                    schedule.workflows)
+        try:
+            faults = scenario.simulated_faults()
+        except ValueError as exc:
+            raise InputError(str(exc), source="faults") from None
+        self.faults = FaultInjector(world, parts, FaultSchedule(faults), schedule.workflows)
         self.inflight: dict[int, Req] = {}
         self.completed = 0
         self._request = writer.requests.append

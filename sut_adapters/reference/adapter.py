@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from faults.specs import FaultSpecBase, ToxicFault
 from harness.errors import InputError
 from harness.live.target import Answer, Request, TargetError
 from harness.outcomes import ErrorKind
@@ -32,7 +33,7 @@ from harness.scenario.model import Scenario
 from harness.scenario.timescale import time_scaled
 from sut_adapters.reference.procs import Service, StartError, start_service, stop_service
 
-__all__ = ["ReferenceTarget", "open_reference"]
+__all__ = ["ReferenceTarget", "cannot_apply", "open_reference"]
 
 _KINDS = {k.value for k in ErrorKind}
 #: The driver's transport failures, as the simulator names them.
@@ -133,11 +134,12 @@ class ReferenceTarget:
 
     def request(self, workflows: Sequence[str]) -> Request:
         return Request([f"/v1/workflows/{quote(w, safe='')}" for w in workflows],
-                       '{"request_id": %(id)d, "priority": "%(priority)s"}')
+                       ['{"request_id": %(id)d, "priority": "%(priority)s"}'])
 
     def answer(self, status: int, body: bytes | None, transport: str | None,
-               t0: float, k: float) -> Answer:
-        if status == 0:
+               t0: float, k: float, *, sent: float | None = None,
+               marks: list[tuple[int, float]] | None = None) -> Answer:
+        if status == 0 or transport is not None:
             return Answer(error=_TRANSPORT.get(transport or "", ErrorKind.ERROR.value))
         try:
             data = json.loads(body or b"")
@@ -232,6 +234,14 @@ class ReferenceTarget:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
+
+
+def cannot_apply(scenario: Scenario, fault: FaultSpecBase) -> str | None:
+    """The reference system applies every fault kind through its control API, except a
+    proxy's toxics (it has no proxies; a command runs beside any target)."""
+    if isinstance(fault, ToxicFault):
+        return "a toxic acts on a squall proxy, and the reference system has none"
+    return None
 
 
 def _breaker(e: dict[str, Any], t0: float, k: float) -> tuple[float, str, dict[str, Any]]:
