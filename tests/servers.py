@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import re
-import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -28,7 +28,7 @@ _URL = re.compile(r"https?://127\.0\.0\.1:\d+")
 
 
 class Started:
-    def __init__(self, proc: subprocess.Popen[str], url: str, output: list[str]) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], url: str, output: list[str]) -> None:
         self.proc, self.url, self.output = proc, url, output
 
     @property
@@ -39,33 +39,27 @@ class Started:
 @contextmanager
 def started(cmd: Sequence[str], *, within: float = 30.0, cwd: Path | None = None,
             env: dict[str, str] | None = None) -> Iterator[Started]:
-    """Start ``cmd``; yield once it printed a loopback URL (within ``within`` s)."""
-    proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True, cwd=cwd,
-                            env={**os.environ, **(env or {})})
-    try:
-        assert proc.stdout is not None
-        sel = selectors.DefaultSelector()
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        output: list[str] = []
-        deadline = time.monotonic() + within
-        url = None
-        while url is None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not sel.select(left):
-                raise AssertionError(f"{cmd[0]} printed no URL within {within:g} s: "
-                                     f"{''.join(output)}")
-            line = proc.stdout.readline()
-            if not line:
-                raise AssertionError(f"{cmd} exited ({proc.wait(5)}): {''.join(output)}")
-            output.append(line)
-            m = _URL.search(line)
-            url = m.group(0) if m else None
-        sel.close()
-        yield Started(proc, url, output)
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    """Start ``cmd``; yield once it printed a loopback URL (within ``within`` s). Its
+    output goes to a file, never a pipe nobody reads (which would stall it when full)."""
+    with tempfile.NamedTemporaryFile(prefix="squall-test-server-", suffix=".log") as log:
+        proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=cwd,
+                                env={**os.environ, **(env or {})})
+        try:
+            deadline = time.monotonic() + within
+            while True:
+                output = Path(log.name).read_text(errors="replace")
+                m = _URL.search(output)
+                if m is not None:
+                    break
+                if proc.poll() is not None:
+                    raise AssertionError(f"{cmd} exited ({proc.returncode}): {output}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{cmd[0]} printed no URL within {within:g} s: "
+                                         f"{output}")
+                time.sleep(0.05)
+            yield Started(proc, m.group(0), output.splitlines())
+        finally:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)

@@ -150,6 +150,34 @@ def _run_parser(r: argparse.ArgumentParser) -> None:
     _add_set(r)
 
 
+def _mock_llm_parser(sub: Any) -> None:
+    m = sub.add_parser("mock-llm", help="an OpenAI-compatible mock LLM endpoint with a "
+                                        "latency model, limits and fault controls")
+    m.add_argument("file", type=Path, nargs="?",
+                   help="take the endpoint from this scenario (with --endpoint)")
+    m.add_argument("--endpoint", metavar="NAME", help="the scenario's endpoint to serve")
+    m.add_argument("--name", default="mock", help="the endpoint's name without a scenario "
+                                                  "(its fault target is endpoint.NAME)")
+    m.add_argument("--ttft", metavar="DURATION", help="time to first token (default 300ms)")
+    m.add_argument("--per-token", metavar="DURATION", help="time per further token "
+                                                           "(default 20ms)")
+    m.add_argument("--latency", metavar="DURATION",
+                   help="a whole-call latency instead of ttft and per-token")
+    m.add_argument("--concurrency", type=int, metavar="N", help="calls served at once")
+    m.add_argument("--queue-limit", type=int, metavar="N", help="waiting calls beyond "
+                                                                "this get 503")
+    m.add_argument("--rpm", type=float, help="requests per minute before 429s")
+    m.add_argument("--tpm", type=float, help="tokens per minute before 429s")
+    m.add_argument("--error-rate", type=float, metavar="P", help="share of calls that "
+                                                                 "fail with a 500")
+    m.add_argument("--output-tokens", type=int, default=64, metavar="N",
+                   help="tokens per answer when a request gives no max_tokens")
+    m.add_argument("--port", type=int, default=0, help="default: any free one")
+    m.add_argument("--token", help="the control API's bearer token (default: a new one)")
+    m.add_argument("--seed", type=int, default=0)
+    _add_set(m)
+
+
 def _proxy_parser(sub: Any) -> None:
     px = sub.add_parser("proxy", help="a fault proxy between a system and its dependency, "
                                       "with Toxiproxy's toxics and API")
@@ -229,6 +257,7 @@ def parser() -> argparse.ArgumentParser:
     _add_set(ref_up)
 
     _proxy_parser(sub)
+    _mock_llm_parser(sub)
 
     d = sub.add_parser("demand", help="demand curves")
     dsub = d.add_subparsers(dest="demand_command", required=True, parser_class=_Parser)

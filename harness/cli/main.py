@@ -457,10 +457,52 @@ def _cmd_proxy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_mock_llm(args: argparse.Namespace) -> int:
+    try:
+        from sut_adapters.mockllm import endpoint_spec, run_mock_llm
+    except ImportError as exc:
+        raise InputError(f"the mock LLM needs the reference extra: pip install "
+                         f"'squall[reference]' ({exc.name} is missing)",
+                         source="squall mock-llm") from None
+    flags = {"ttft": args.ttft, "per_token": args.per_token, "latency": args.latency,
+             "concurrency": args.concurrency, "queue_limit": args.queue_limit,
+             "error_rate": args.error_rate}
+    given = {k: v for k, v in flags.items() if v is not None}
+    if args.rpm is not None or args.tpm is not None:
+        given["rate_limit"] = {k: v for k, v in (("rpm", args.rpm), ("tpm", args.tpm))
+                               if v is not None}
+    if args.file is not None:
+        if args.endpoint is None:
+            raise InputError("name the scenario's endpoint to serve", source="--endpoint")
+        endpoints = _load(args).system.endpoints
+        if args.endpoint not in endpoints:
+            raise InputError(f"no endpoint {args.endpoint!r}; the scenario has: "
+                             f"{', '.join(sorted(endpoints))}", source="--endpoint")
+        raw = {**endpoints[args.endpoint].model_dump(mode="json", by_alias=True,
+                                                     exclude_defaults=True), **given}
+        name, source = args.endpoint, f"{args.file} endpoints.{args.endpoint}"
+    else:
+        if args.endpoint is not None:
+            raise InputError("takes a scenario FILE to read the endpoint from",
+                             source="--endpoint")
+        if args.latency is None:
+            given.setdefault("ttft", "300ms")
+            given.setdefault("per_token", "20ms")
+        raw, name, source = given, args.name, "squall mock-llm"
+    if args.output_tokens < 1:
+        raise InputError("must be 1 or more", source="--output-tokens")
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"no port {args.port}", source="--port")
+    run_mock_llm(name, endpoint_spec(raw, source), port=args.port, token=args.token,
+                 seed=args.seed, output_tokens=args.output_tokens)
+    return 0
+
+
 _COMMANDS = {
     "validate": _cmd_validate, "schema": _cmd_schema, "run": _cmd_run, "report": _cmd_report,
     "compare": _cmd_compare, "sweep": _cmd_sweep, "demand": _cmd_demand,
     "reference": _cmd_reference, "worker": _cmd_worker, "proxy": _cmd_proxy,
+    "mock-llm": _cmd_mock_llm,
 }
 
 
