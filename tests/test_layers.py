@@ -20,6 +20,8 @@ LAYERS: list[tuple[str, int]] = [
     ("harness.judging", 3), ("harness.compare", 3),
     ("harness.engines", 4), ("harness.sim", 4), ("harness.execution", 4),
     ("harness.parallel", 4), ("harness.live", 4), ("sut_adapters", 4),
+    # the Chaos Toolkit extension reads runs' records and starts runs: an integration
+    ("faults.chaostoolkit", 4),
     ("reports", 5),
     ("harness.api", 6), ("harness.cli", 6), ("harness.pytest_plugin", 6),
 ]

@@ -178,6 +178,46 @@ def _mock_llm_parser(sub: Any) -> None:
     _add_set(m)
 
 
+def _reference_parser(sub: Any) -> None:
+    ref = sub.add_parser("reference", help="the bundled reference agent system")
+    rsub = ref.add_subparsers(dest="reference_command", required=True, parser_class=_Parser)
+    ref_up = rsub.add_parser("up", help="run the scenario's system as real processes on "
+                                        "loopback until Ctrl-C")
+    ref_up.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
+    ref_up.add_argument("--port", type=int, default=0,
+                        help="the control API's port (default: any free one)")
+    ref_up.add_argument("--token", help="the control API's bearer token (default: a new "
+                                        "random one, printed)")
+    ref_up.add_argument("--logs", type=Path, help="keep the services' JSON logs here")
+    _add_set(ref_up)
+
+    _proxy_parser(sub)
+    _mock_llm_parser(sub)
+    _chaos_parser(sub)
+
+
+def _chaos_parser(sub: Any) -> None:
+    c = sub.add_parser("chaos", help="Chaos Toolkit: export a scenario as an experiment")
+    csub = c.add_subparsers(dest="chaos_command", required=True, parser_class=_Parser)
+    ex = csub.add_parser("export", help="write a Chaos Toolkit experiment: the scenario's "
+                                        "SLA as its hypothesis, its faults as actions")
+    ex.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
+    ex.add_argument("-o", "--output", type=Path, metavar="FILE",
+                    help="where to write the experiment (default NAME.experiment.json)")
+    ex.add_argument("--control", metavar="URL", default="",
+                    help="the control URL of a running reference system (`squall "
+                         "reference up`), where the actions apply the faults")
+    ex.add_argument("--run", type=Path, metavar="DIR",
+                    help="the run directory of the experiment's load (default "
+                         "runs/NAME-chaos)")
+    ex.add_argument("--time-scale", type=_positive_float, default=1.0, metavar="K",
+                    help="play the load and the faults K times faster")
+    ex.add_argument("--warmup", type=_duration, metavar="DURATION",
+                    help="load before the first hypothesis check (default: the SLA "
+                         "window, or up to the first fault)")
+    _add_set(ex)
+
+
 def _proxy_parser(sub: Any) -> None:
     px = sub.add_parser("proxy", help="a fault proxy between a system and its dependency, "
                                       "with Toxiproxy's toxics and API")
@@ -244,21 +284,7 @@ def parser() -> argparse.ArgumentParser:
                     help="replace a previous sweep already in --out")
     _add_set(sw)
 
-    ref = sub.add_parser("reference", help="the bundled reference agent system")
-    rsub = ref.add_subparsers(dest="reference_command", required=True, parser_class=_Parser)
-    ref_up = rsub.add_parser("up", help="run the scenario's system as real processes on "
-                                        "loopback until Ctrl-C")
-    ref_up.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
-    ref_up.add_argument("--port", type=int, default=0,
-                        help="the control API's port (default: any free one)")
-    ref_up.add_argument("--token", help="the control API's bearer token (default: a new "
-                                        "random one, printed)")
-    ref_up.add_argument("--logs", type=Path, help="keep the services' JSON logs here")
-    _add_set(ref_up)
-
-    _proxy_parser(sub)
-    _mock_llm_parser(sub)
-
+    _reference_parser(sub)
     d = sub.add_parser("demand", help="demand curves")
     dsub = d.add_subparsers(dest="demand_command", required=True, parser_class=_Parser)
     plot = dsub.add_parser("plot", help="plot the demand curve and the realised arrivals")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.cli.args import EXIT_INVALID, parser
 from harness.cli.show import plural, print_summary, short_names, shown, verdict_line
-from harness.errors import InputError
+from harness.errors import InputError, Problem
 from harness.scoring.model import Summary, Verdict
 
 if TYPE_CHECKING:
@@ -82,14 +82,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fault_problems(scenario: Scenario, source: str) -> list[Problem]:
+    from harness.live.target import fault_problems
+
+    return [Problem(p.message, p.path, source) for p in fault_problems(scenario)]
+
+
 def _check_modes(scenario: Scenario, source: str) -> None:
     """What each mode cannot do with this scenario: faults its live target cannot apply,
     and faults the simulator cannot model (said, not refused: a live-only scenario is
     fine)."""
-    from harness.errors import Problem
-    from harness.live.target import fault_problems
-
-    problems = [Problem(p.message, p.path, source) for p in fault_problems(scenario)]
+    problems = _fault_problems(scenario, source)
     if problems:
         raise InputError(problems)
     if scenario.target.adapter != "reference":
@@ -498,11 +501,39 @@ def _cmd_mock_llm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_chaos(args: argparse.Namespace) -> int:
+    from faults.chaostoolkit.experiment import experiment_for
+
+    scenario = _load(args)
+    if scenario.target.adapter == "reference" and not args.control and any(
+            f.kind_name() != "command" for f in scenario.fault_list):
+        raise InputError("the experiment's actions apply faults through a running "
+                         "reference system's control API: give its URL (squall reference "
+                         "up prints it)", source="--control")
+    problems = _fault_problems(scenario, str(args.file))
+    if problems:
+        raise InputError(problems)
+    run_dir = args.run or Path("runs") / f"{scenario.name}-chaos"
+    try:
+        experiment = experiment_for(scenario, args.file, control_url=args.control.rstrip("/"),
+                                    run_dir=run_dir, time_scale=args.time_scale,
+                                    warmup_s=args.warmup)
+    except ValueError as exc:
+        raise InputError(str(exc), source=str(args.file)) from None
+    out = args.output or Path(f"{scenario.name}.experiment.json")
+    out.write_text(json.dumps(experiment, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}: {len(experiment['method'])} actions, "
+          f"{len(experiment['rollbacks'])} rollbacks; run it with: SQUALL_TOKEN=... "
+          f"chaos --no-version-check run {out}")
+    return 0
+
+
 _COMMANDS = {
     "validate": _cmd_validate, "schema": _cmd_schema, "run": _cmd_run, "report": _cmd_report,
     "compare": _cmd_compare, "sweep": _cmd_sweep, "demand": _cmd_demand,
     "reference": _cmd_reference, "worker": _cmd_worker, "proxy": _cmd_proxy,
     "mock-llm": _cmd_mock_llm,
+    "chaos": _cmd_chaos,
 }
 
 

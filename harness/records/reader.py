@@ -24,7 +24,7 @@ from harness.records.meta import RunMeta, read_meta
 from harness.records.rundir import RunDir
 from harness.records.schema import TABLES
 
-__all__ = ["RunData", "read_json", "read_run"]
+__all__ = ["RunData", "read_json", "read_run", "read_so_far"]
 
 
 @dataclass
@@ -98,6 +98,23 @@ def _stream(path: Path, columns: list[str] | None = None) -> tuple[pa.Table | No
     if not batches:
         return None, truncated
     return pa.Table.from_batches(batches), truncated
+
+
+def read_so_far(directory: str | Path, name: str = "requests",
+                columns: list[str] | None = None) -> pd.DataFrame | None:
+    """A table of a run that may still be going: its Parquet file once the run closed
+    it, else what its stream holds so far (up to a batch being written); None if
+    neither exists yet."""
+    layout = RunDir(directory)
+    done = layout.table(name)
+    if done.exists():
+        try:
+            frame: pd.DataFrame = pq.read_table(done, columns=columns).to_pandas()
+            return frame
+        except (pa.ArrowInvalid, OSError):
+            pass  # being replaced by the finished file: the stream still has it all
+    table, _ = _stream(layout.stream(name), columns)
+    return None if table is None else table.to_pandas()
 
 
 def _table(directory: Path, name: str, missing: list[str],
