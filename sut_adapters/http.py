@@ -46,6 +46,33 @@ def _number(data: Any, path: str | None) -> float | None:
     return float(value)
 
 
+_KINDS = {"agent", "llm", "tool"}
+_ERRORS = {k.value for k in ErrorKind}
+
+
+def _spans(raw: Any, sent_s: float, k: float) -> list[tuple[Any, ...]]:
+    """The span rows of the system's own trace (times from the send, wall seconds)."""
+    if not isinstance(raw, list):
+        return []
+    rows = []
+    for s in raw:
+        try:
+            kind, component = s["kind"], str(s["component"])
+            start, end = float(s["start_s"]), float(s["end_s"])
+            error = s.get("error")
+            if kind not in _KINDS or not 0 <= start <= end or not math.isfinite(end) or (
+                    error is not None and error not in _ERRORS):
+                continue
+            rows.append((kind, component, str(s.get("caller") or "system"), -1,
+                         int(s.get("attempt") or 1), sent_s + start * k, sent_s + end * k,
+                         float(s.get("queue_s") or 0.0) * k, error,
+                         bool(s.get("fallback")), int(s.get("tokens_in") or 0),
+                         int(s.get("tokens_out") or 0), float(s.get("cost") or 0.0)))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return rows
+
+
 class HttpAdapter(ExternalTarget):
     def __init__(self, scenario: Scenario, spec: HttpTarget, k: float) -> None:
         super().__init__(scenario, spec, k)
@@ -85,6 +112,8 @@ class HttpAdapter(ExternalTarget):
                 setattr(ans, field, int(value))
         cost = _number(data, trace.cost)
         ans.cost = cost if cost is not None else 0.0
+        if trace.spans is not None and sent is not None:
+            ans.spans = _spans(lookup(data, trace.spans), (sent - t0) * k, k)
         if status not in spec.success.status:
             ans.error = status_kind(status)
         elif any(lookup(data, path) is MISSING or lookup(data, path) != want

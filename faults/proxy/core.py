@@ -29,6 +29,7 @@ __all__ = ["Proxy", "ProxyError", "ProxyServer", "split_address"]
 
 READ_SIZE = 64 * 1024
 LEASE_CHECK_S = 0.1
+UPSTREAM_CHECK_S = 0.1  #: how often a proxy whose upstream refused looks again
 _REASONS = {429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
             503: "Service Unavailable", 504: "Gateway Timeout"}
 
@@ -107,6 +108,7 @@ class Proxy:
         self.gone: dict[int, asyncio.Event] = {}  #: toxic → set when it is removed
         self._server: asyncio.Server | None = None
         self._conns: set[_Conn] = set()
+        self._watch: asyncio.Task[None] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "listen": self.listen, "upstream": self.upstream,
@@ -128,9 +130,33 @@ class Proxy:
         self.listen = f"{host}:{bound[1]}" if ":" not in host else f"[{host}]:{bound[1]}"
         self.enabled = True
 
+    async def _refuse_until_up(self, host: str, port: int) -> None:
+        """The upstream refused: stop listening (new connections are refused by the
+        kernel, as the upstream's are) and listen again once it accepts."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        try:
+            while self.enabled:
+                try:
+                    _, probe = await asyncio.open_connection(host, port)
+                except OSError:
+                    await asyncio.sleep(UPSTREAM_CHECK_S)
+                    continue
+                probe.close()
+                break
+            if self.enabled:
+                self.enabled = False
+                await self.enable()
+        finally:
+            self._watch = None
+
     async def disable(self) -> None:
         """Stop listening and drop every connection (Toxiproxy's ``enabled: false``)."""
         self.enabled = False
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -191,8 +217,11 @@ class Proxy:
         host, port = split_address(self.upstream, "upstream")
         try:
             up_reader, up_writer = await asyncio.open_connection(host, port, limit=READ_SIZE)
-        except OSError:
-            _reset(writer)  # as close as a proxy gets to "connection refused"
+        except OSError as exc:
+            _reset(writer)  # this one was accepted already: the closest is a reset
+            if isinstance(exc, ConnectionRefusedError) and self._watch is None:
+                # the next ones are refused, as the upstream refuses them, until it is back
+                self._watch = asyncio.create_task(self._refuse_until_up(host, port))
             return
         conn = _Conn(self, writer, up_writer)
         self._conns.add(conn)

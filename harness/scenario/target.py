@@ -176,8 +176,14 @@ class Success(Spec):
 
 
 class TraceFields(Spec):
-    """Where the answer says what the request did (JSON paths); absent: not recorded."""
+    """Where the answer says what the request did (JSON paths); absent: not recorded.
 
+    ``spans``: a list of the calls the system made, each ``{kind: agent | llm | tool,
+    component, start_s, end_s}`` — seconds from when the request was sent — and
+    optionally ``caller``, ``attempt``, ``queue_s``, ``error`` (an error kind),
+    ``tokens_in``, ``tokens_out``, ``cost``. Entries that do not fit are left out."""
+
+    spans: JsonPath | None = None
     steps: JsonPath | None = None
     attempts: JsonPath | None = None
     tokens_in: JsonPath | None = None

@@ -215,13 +215,30 @@ def test_toxicity_decides_per_connection(hb: Any) -> None:
     assert ends.count(None) == 40 - ends.count("reset")
 
 
-def test_an_upstream_that_is_down_looks_down(toxiproxy: Toxiproxy) -> None:
+def test_an_upstream_that_is_down_is_refused_as_it_refuses_until_it_is_back(
+        toxiproxy: Toxiproxy) -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         dead = probe.getsockname()[1]
     proxy = toxiproxy.create(upstream=f"127.0.0.1:{dead}", name="dead")
-    assert raw_exchange(proxy.listen) == (b"", "reset")
-    assert post(proxy.listen)[0] in ("ConnectionResetError", "RemoteDisconnected")
+    assert raw_exchange(proxy.listen) == (b"", "reset")  # the first finds out, accepted
+    deadline = time.monotonic() + 5
+    while post(proxy.listen)[0] != "ConnectionRefusedError":
+        assert time.monotonic() < deadline, "the proxy still accepts"
+        time.sleep(0.05)
+    with socket.socket() as server:  # the upstream comes back
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", dead))
+        server.listen()
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                socket.create_connection(tuple(proxy.listen.rsplit(":", 1)), timeout=2
+                                         ).close()
+                break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline, "the proxy did not listen again"
+                time.sleep(0.05)
 
 
 # --- HTTP toxics -------------------------------------------------------------------------

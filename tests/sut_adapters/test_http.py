@@ -34,11 +34,14 @@ target:
   url: http://127.0.0.1:1
   path: /anything/{workflow}
   body: {sample: "{{payload}}", id: "{{request_id}}", prio: "{{priority}}",
-         text: "wf={{workflow}} 100%%", steps: 2, cost: 0.25}
+         text: "wf={{workflow}} 100%%", steps: 2, cost: 0.25,
+         spans: [{kind: llm, component: svc, start_s: 0.001, end_s: 0.004, tokens_out: 7},
+                 {kind: tool, component: db, start_s: 0.002, end_s: 0.001},
+                 {kind: robot, component: x, start_s: 0, end_s: 1}]}
   payloads: samples.jsonl
   success: {status: [200], json: {$.method: POST}}
   trace: {steps: $.json.steps, tokens_in: $.json.id, tokens_out: $.json.sample.n,
-          cost: $.json.cost}
+          cost: $.json.cost, spans: $.json.spans}
   proxies:
     bin: {listen: "127.0.0.1:%(listen)d", upstream: "127.0.0.1:%(upstream)d",
           stands_for: endpoint.svc}
@@ -89,6 +92,16 @@ def test_a_run_against_httpbin_records_what_each_answer_says(
     assert set(ok["tokens_out"]) == {3, 4, 5}  # every payload sample was used
     assert (ok["steps"] == 2).all()
     assert ok["cost_usd"].to_numpy() == pytest.approx(np.full(len(ok), 0.25))
+    # the system's own spans, placed from when each request was sent; the ones that do
+    # not fit (ending before they start, an unknown kind) left out
+    spans = read_run(out).load_spans()
+    assert spans is not None
+    assert set(spans["kind"]) == {"llm"}
+    mine = spans.merge(ok[["id", "sent_s"]], left_on="request_id", right_on="id")
+    assert len(mine) == len(ok)
+    assert (mine["start_s"] - mine["sent_s"]).to_numpy() == pytest.approx(
+        np.full(len(mine), 0.001))
+    assert (mine["tokens_out"] == 7).all()
 
 
 def test_proxy_faults_become_errors_of_their_kind_in_their_windows(
