@@ -54,6 +54,7 @@ def synthetic_run(directory: Path) -> None:
         "error_kind": np.where(outcome == "ok", None, "error"), "attempts": np.ones(N, int),
         "steps": np.ones(N, int), "fallback": np.zeros(N, bool), "tokens_in": np.full(N, 500),
         "tokens_out": np.full(N, 100), "cost_usd": np.full(N, 0.002), "ttft_s": np.full(N, np.nan),
+        "itl_s": np.full(N, np.nan),
     }
     pq.write_table(pa.Table.from_pandas(pd.DataFrame(cols), schema=REQUESTS,
                                         preserve_index=False), directory / "requests.parquet")

@@ -166,6 +166,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                          f"({format_duration(scenario.duration)}): nothing would be scored",
                          source="--warmup")
     scenario = _live_options(args, scenario)
+    _preflight(args, scenario)
     out = args.out or default_out_dir(scenario)
     common: dict[str, Any] = {
         "mode": args.mode, "out": out, "seed": args.seed,
@@ -249,6 +250,24 @@ def _live_options(args: argparse.Namespace, scenario: Scenario) -> Scenario:
                 "load_workers": "--load-workers"}.get(str(err["loc"][0]), "--mode live")
         raise InputError(err["msg"], source=flag) from None
     return scenario.model_copy(update={"live": live})
+
+
+def _preflight(args: argparse.Namespace, scenario: Scenario) -> None:
+    """What would stop the engine at its start, said before a run directory exists."""
+    if args.mode == "sim":
+        try:
+            scenario.simulated_faults()
+        except ValueError as exc:
+            raise InputError(str(exc), source="faults") from None
+        return
+    problems = _fault_problems(scenario, str(args.file))
+    if problems:
+        raise InputError(problems)
+    commands = [f.id for f in scenario.fault_list if f.kind_name() == "command"]
+    if commands and not args.allow_commands:
+        raise InputError(f"fault{'s' if len(commands) > 1 else ''} "
+                         f"{', '.join(map(repr, commands))} run commands on this machine: "
+                         "pass --allow-commands to let them", source="--mode live")
 
 
 def _target_url(scenario: Scenario, url: str) -> Scenario:
@@ -515,7 +534,7 @@ def _cmd_chaos(args: argparse.Namespace) -> int:
         raise InputError(problems)
     run_dir = args.run or Path("runs") / f"{scenario.name}-chaos"
     try:
-        experiment = experiment_for(scenario, args.file, control_url=args.control.rstrip("/"),
+        experiment = experiment_for(scenario, args.file, control_url=args.control.rstrip("/").removesuffix("/_squall/state"),
                                     run_dir=run_dir, time_scale=args.time_scale,
                                     warmup_s=args.warmup)
     except ValueError as exc:

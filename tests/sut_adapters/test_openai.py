@@ -60,12 +60,15 @@ def mock_llm() -> Iterator[Started]:
         yield server
 
 
-def run(tmp: Path, mock: Started, *, stream: bool) -> tuple[Path, subprocess.CompletedProcess[str]]:
+def run(tmp: Path, mock: Started, *, stream: bool,
+        duration: str = "8s") -> tuple[Path, subprocess.CompletedProcess[str]]:
     listen = free_port()
     (tmp / "prompts.jsonl").write_text('"hello there"\n[{"role": "user", "content": "hi"}]\n')
     path = tmp / "s.yaml"
-    path.write_text(SCENARIO % {"listen": listen, "upstream": mock.port,
-                                "stream": str(stream).lower()})
+    text = SCENARIO % {"listen": listen, "upstream": mock.port, "stream": str(stream).lower()}
+    if duration != "8s":  # too short for the fault
+        text = text.replace("duration: 8s", f"duration: {duration}").split("faults:")[0]
+    path.write_text(text)
     out = tmp / "run"
     done = squall("run", str(path), "--mode", "live", "--target",
                   f"http://127.0.0.1:{listen}/v1", "--out", str(out), "-q", timeout=180)
@@ -102,17 +105,18 @@ def test_a_stream_cut_halfway_is_truncated_only_inside_the_fault(
     cut = req[req["error_kind"] == "truncated"]
     assert len(cut) >= 5
     assert set(req["error_kind"].dropna()) == {"truncated"}
-    assert cut["intended_s"].min() >= 3.9
-    assert cut["intended_s"].max() <= 6.1
+    # (a busy machine sends late and the proxy decides when the answer passes: 0.5 s)
+    assert cut["intended_s"].min() >= 3.5
+    assert cut["intended_s"].max() <= 6.5
     assert (cut["ttft_s"] >= TTFT).all()  # the first tokens came before the cut
 
 
 def test_plain_answers_take_tokens_from_usage(mock_llm: Started, tmp_path: Path) -> None:
-    out, done = run(tmp_path, mock_llm, stream=False)
+    out, done = run(tmp_path, mock_llm, stream=False, duration="4s")
     assert done.returncode == 0, done.stderr
     req = read_run(out).requests
     ok = req[req["outcome"] == "ok"]
-    assert len(ok) > 20
+    assert len(ok) > 12
     assert (ok["tokens_out"] == TOKENS).all()
     assert ok["ttft_s"].isna().all()
     assert ok["latency_s"].min() >= TTFT + (TOKENS - 1) * PER_TOKEN
