@@ -533,8 +533,9 @@ def _cmd_chaos(args: argparse.Namespace) -> int:
     if problems:
         raise InputError(problems)
     run_dir = args.run or Path("runs") / f"{scenario.name}-chaos"
+    control = args.control.rstrip("/").removesuffix("/_squall/state")
     try:
-        experiment = experiment_for(scenario, args.file, control_url=args.control.rstrip("/").removesuffix("/_squall/state"),
+        experiment = experiment_for(scenario, args.file, control_url=control,
                                     run_dir=run_dir, time_scale=args.time_scale,
                                     warmup_s=args.warmup)
     except ValueError as exc:
