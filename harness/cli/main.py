@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.cli.args import EXIT_INVALID, parser
+from harness.cli.live import check_modes, engine_options, live_options, preflight
+from harness.cli.loading import limits, load_scenario_args
 from harness.cli.show import plural, print_summary, short_names, shown, verdict_line
-from harness.errors import InputError, Problem
+from harness.cli.systems import cmd_chaos, cmd_mock_llm, cmd_proxy, cmd_reference, cmd_worker
+from harness.errors import InputError
 from harness.scoring.model import Summary, Verdict
 
 if TYPE_CHECKING:
@@ -47,27 +50,11 @@ def _on_sigterm(_signum: int, _frame: object) -> None:
     raise Terminated
 
 
-def _load(args: argparse.Namespace) -> Scenario:
-    """The scenario of ``args.file``, overridden, validated and within its work limits."""
-    from harness.limits import check_scenario
-    from harness.scenario.loader import load_scenario
-
-    scenario = load_scenario(args.file, args.overrides, allow_paths=args.allow_paths)
-    check_scenario(scenario, _limits(args), source=str(args.file))
-    return scenario
-
-
-def _limits(args: argparse.Namespace) -> dict[str, float]:
-    from harness.limits import parse_limits
-
-    return parse_limits(args.limits)
-
-
 def _cmd_validate(args: argparse.Namespace) -> int:
     from harness.limits import estimate
     from harness.units import format_duration
 
-    scenario = _load(args)
+    scenario = load_scenario_args(args)
     expected = scenario.demand.build_curve(scenario.seed).integral(0.0, scenario.duration)
     system = scenario.system
     parts = [plural(len(system.agents), "agent"), plural(len(system.endpoints), "endpoint"),
@@ -78,34 +65,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     work = estimate(scenario)
     print(f"work: up to {work['replicas']:,.0f} replicas, {work['samples']:,.0f} timeseries "
           f"rows (limits: squall run --limit NAME=N raises them)")
-    _check_modes(scenario, source=str(args.file))
+    check_modes(scenario, source=str(args.file))
     return 0
-
-
-def _fault_problems(scenario: Scenario, source: str) -> list[Problem]:
-    from harness.live.target import fault_problems
-
-    return [Problem(p.message, p.path, source) for p in fault_problems(scenario)]
-
-
-def _check_modes(scenario: Scenario, source: str) -> None:
-    """What each mode cannot do with this scenario: faults its live target cannot apply,
-    and faults the simulator cannot model (said, not refused: a live-only scenario is
-    fine)."""
-    problems = _fault_problems(scenario, source)
-    if problems:
-        raise InputError(problems)
-    if scenario.target.adapter != "reference":
-        print(f"live: the {scenario.target.adapter} target at {scenario.target.url} "
-              f"applies {plural(len(scenario.faults), 'fault')} through its proxies")
-    try:
-        scenario.simulated_faults()
-    except ValueError as exc:
-        print(f"sim: cannot run this scenario: {exc}")
-    commands = [f.id for f in scenario.fault_list if f.kind_name() == "command"]
-    if commands:
-        print(f"live: {plural(len(commands), 'command fault')} "
-              f"({', '.join(map(str, commands))}) need --allow-commands")
 
 
 def _cmd_schema(_args: argparse.Namespace) -> int:
@@ -159,14 +120,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from harness.units import format_duration
 
     _gates(args)  # a malformed gate is reported before the scenario is even read
-    scenario = _load(args)
+    scenario = load_scenario_args(args)
     gates = _gates(args, scenario)
     if args.warmup >= scenario.duration:
         raise InputError(f"{format_duration(args.warmup)} is not shorter than the run "
                          f"({format_duration(scenario.duration)}): nothing would be scored",
                          source="--warmup")
-    scenario = _live_options(args, scenario)
-    _preflight(args, scenario)
+    scenario = live_options(args, scenario)
+    preflight(args, scenario)
     out = args.out or default_out_dir(scenario)
     common: dict[str, Any] = {
         "mode": args.mode, "out": out, "seed": args.seed,
@@ -190,7 +151,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 pool.close()
         else:
             summary = execute(scenario, report=None if args.no_report else render,
-                              attribute=args.attribute, options=_engine_options(args),
+                              attribute=args.attribute, options=engine_options(args),
                               **common)
     except KeyboardInterrupt:
         if (out / "run.json").exists():
@@ -204,112 +165,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"report    {report}")
     _ci_outputs(args, summary, report)
     return EXIT[summary.verdict]
-
-
-def _live_options(args: argparse.Namespace, scenario: Scenario) -> Scenario:
-    """--target, --time-scale and --allow-host go into the scenario's ``live`` section
-    (so run.json's scenario says how the run was driven); they need --mode live."""
-    given = {"--target": args.target, "--time-scale": args.time_scale,
-             "--allow-host": args.allow_hosts or None, "--web": args.web, "--token": args.token,
-             "--load-workers": args.load_workers, "--remote-workers": args.remote_workers or None,
-             "--master": args.master_bind,
-             "--allow-commands": args.allow_commands or None}
-    if args.mode != "live":
-        for flag, value in given.items():
-            if value is not None:
-                raise InputError("is an option of --mode live", source=flag)
-        return scenario
-    if args.replications > 1:
-        raise InputError("a live run is one run: replications are for --mode sim",
-                         source="--replications")
-    if args.attribute:
-        raise InputError("counterfactual attribution re-runs the scenario: --mode sim only",
-                         source="--attribute")
-    update: dict[str, Any] = {}
-    if args.target is not None and scenario.target.adapter != "reference":
-        scenario = _target_url(scenario, args.target)
-    elif args.target is not None:
-        update["target"] = args.target
-    if args.time_scale is not None:
-        update["time_scale"] = args.time_scale
-    if args.allow_hosts:
-        update["allow_hosts"] = [*scenario.live.allow_hosts, *args.allow_hosts]
-    if args.load_workers is not None:
-        update["load_workers"] = args.load_workers
-    if not update:
-        return scenario
-    from pydantic import ValidationError
-
-    from harness.scenario.live import Live
-
-    try:
-        live = Live.model_validate({**scenario.live.model_dump(by_alias=True), **update})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        flag = {"target": "--target", "time_scale": "--time-scale",
-                "load_workers": "--load-workers"}.get(str(err["loc"][0]), "--mode live")
-        raise InputError(err["msg"], source=flag) from None
-    return scenario.model_copy(update={"live": live})
-
-
-def _preflight(args: argparse.Namespace, scenario: Scenario) -> None:
-    """What would stop the engine at its start, said before a run directory exists."""
-    if args.mode == "sim":
-        try:
-            scenario.simulated_faults()
-        except ValueError as exc:
-            raise InputError(str(exc), source="faults") from None
-        return
-    problems = _fault_problems(scenario, str(args.file))
-    if problems:
-        raise InputError(problems)
-    commands = [f.id for f in scenario.fault_list if f.kind_name() == "command"]
-    if commands and not args.allow_commands:
-        raise InputError(f"fault{'s' if len(commands) > 1 else ''} "
-                         f"{', '.join(map(repr, commands))} run commands on this machine: "
-                         "pass --allow-commands to let them", source="--mode live")
-
-
-def _target_url(scenario: Scenario, url: str) -> Scenario:
-    """``--target URL`` for an http or openai target: its ``url``."""
-    from harness.scenario.target import http_url
-
-    try:
-        url = http_url(url)
-    except ValueError as exc:
-        raise InputError(str(exc), source="--target") from None
-    # a copy keeps the payload samples already read (and checked) with the scenario
-    return scenario.model_copy(update={"target": scenario.target.model_copy(
-        update={"url": url})})
-
-
-def _engine_options(args: argparse.Namespace) -> dict[str, Any] | None:
-    if args.mode != "live":
-        return None
-    if args.remote_workers < 0:
-        raise InputError("must be 0 or more", source="--remote-workers")
-    host, port = "127.0.0.1", 5557 if args.remote_workers else 0
-    if args.master_bind is not None:
-        host, port = _host_port(args.master_bind)
-    return {"token": args.token or os.environ.get("SQUALL_TOKEN"), "web_port": args.web,
-            "allow_commands": args.allow_commands,
-            "remote_workers": args.remote_workers, "master_host": host, "master_port": port}
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    """``--master HOST:PORT``, checked (port 0: any free one)."""
-    host, _, raw = text.rpartition(":")
-    if not host or not raw.isdigit() or not 0 <= int(raw) < 65536:
-        raise InputError(f"{text!r} is not HOST:PORT", source="--master")
-    return host, int(raw)
-
-
-def _cmd_worker(args: argparse.Namespace) -> int:
-    """A load worker for a live run's master (on this machine or another): the driver
-    process itself, so gevent patches it before anything else is imported."""
-    _host_port(args.master)
-    os.execv(sys.executable, [sys.executable, "-m", "harness.live.driver", "--worker",
-                              "--master", args.master])
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -380,7 +235,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     params = _parsed(args.params, parse_param, "--param")
     total = count(params, args.samples)
-    check_count("points", total, _limits(args), source="--param")
+    check_count("points", total, limits(args), source="--param")
     # Workers start importing the simulator now (or the cluster is reached), while this
     # process loads and validates: an unreachable cluster stops everything before it runs.
     executor = executor_for(args.workers, total, args.cluster)
@@ -388,7 +243,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from harness.cli.sweep import run_sweep
     from harness.metrics import format_value
 
-    scenario = _load(args)
+    scenario = load_scenario_args(args)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = args.out or Path("runs") / f"{scenario.name}-sweep-{stamp}"
     print(f"sweeping {total} point(s) of {scenario.name} → {out}", flush=True)
@@ -399,7 +254,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     try:
         result = run_sweep(args.file, params, out=out, samples=args.samples, seed=args.seed,
                            overrides=args.overrides, executor=executor,
-                           allow_paths=args.allow_paths, limits=_limits(args),
+                           allow_paths=args.allow_paths, limits=limits(args),
                            overwrite=args.overwrite, progress=progress)
     finally:
         executor.close()
@@ -445,7 +300,7 @@ def _cmd_demand(args: argparse.Namespace) -> int:
             raise ValueError("must be positive")
     except ValueError as exc:
         raise InputError(str(exc), source="--window") from None
-    scenario = _load(args)
+    scenario = load_scenario_args(args)
     if scenario.duration / window > MAX_PLOT_BINS:
         raise InputError(f"{scenario.duration / window:,.0f} bars: a plot takes at most "
                          f"{MAX_PLOT_BINS:,}; use a wider --window", source="--window")
@@ -454,106 +309,12 @@ def _cmd_demand(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_reference(args: argparse.Namespace) -> int:
-    try:
-        from sut_adapters.reference.up import up
-    except ImportError as exc:
-        raise InputError(f"the reference system needs its extra: pip install "
-                         f"'squall[reference]' ({exc.name} is missing)",
-                         source="squall reference") from None
-    if not 0 <= args.port <= 65535:
-        raise InputError(f"no port {args.port}", source="--port")
-    up(_load(args), port=args.port, token=args.token, logs=args.logs)
-    return 0
-
-
-def _cmd_proxy(args: argparse.Namespace) -> int:
-    try:
-        from faults.proxy.run import load_config, run
-    except ImportError as exc:
-        raise InputError(f"the proxy needs the reference extra: pip install "
-                         f"'squall[reference]' ({exc.name} is missing)",
-                         source="squall proxy") from None
-    proxies = [] if args.config is None else load_config(args.config)
-    run(args.api, proxies, allow_hosts=frozenset(args.allow_hosts), seed=args.seed)
-    return 0
-
-
-def _cmd_mock_llm(args: argparse.Namespace) -> int:
-    try:
-        from sut_adapters.mockllm import endpoint_spec, run_mock_llm
-    except ImportError as exc:
-        raise InputError(f"the mock LLM needs the reference extra: pip install "
-                         f"'squall[reference]' ({exc.name} is missing)",
-                         source="squall mock-llm") from None
-    flags = {"ttft": args.ttft, "per_token": args.per_token, "latency": args.latency,
-             "concurrency": args.concurrency, "queue_limit": args.queue_limit,
-             "error_rate": args.error_rate}
-    given = {k: v for k, v in flags.items() if v is not None}
-    if args.rpm is not None or args.tpm is not None:
-        given["rate_limit"] = {k: v for k, v in (("rpm", args.rpm), ("tpm", args.tpm))
-                               if v is not None}
-    if args.file is not None:
-        if args.endpoint is None:
-            raise InputError("name the scenario's endpoint to serve", source="--endpoint")
-        endpoints = _load(args).system.endpoints
-        if args.endpoint not in endpoints:
-            raise InputError(f"no endpoint {args.endpoint!r}; the scenario has: "
-                             f"{', '.join(sorted(endpoints))}", source="--endpoint")
-        raw = {**endpoints[args.endpoint].model_dump(mode="json", by_alias=True,
-                                                     exclude_defaults=True), **given}
-        name, source = args.endpoint, f"{args.file} endpoints.{args.endpoint}"
-    else:
-        if args.endpoint is not None:
-            raise InputError("takes a scenario FILE to read the endpoint from",
-                             source="--endpoint")
-        if args.latency is None:
-            given.setdefault("ttft", "300ms")
-            given.setdefault("per_token", "20ms")
-        raw, name, source = given, args.name, "squall mock-llm"
-    if args.output_tokens < 1:
-        raise InputError("must be 1 or more", source="--output-tokens")
-    if not 0 <= args.port <= 65535:
-        raise InputError(f"no port {args.port}", source="--port")
-    run_mock_llm(name, endpoint_spec(raw, source), port=args.port, token=args.token,
-                 seed=args.seed, output_tokens=args.output_tokens)
-    return 0
-
-
-def _cmd_chaos(args: argparse.Namespace) -> int:
-    from faults.chaostoolkit.experiment import experiment_for
-
-    scenario = _load(args)
-    if scenario.target.adapter == "reference" and not args.control and any(
-            f.kind_name() != "command" for f in scenario.fault_list):
-        raise InputError("the experiment's actions apply faults through a running "
-                         "reference system's control API: give its URL (squall reference "
-                         "up prints it)", source="--control")
-    problems = _fault_problems(scenario, str(args.file))
-    if problems:
-        raise InputError(problems)
-    run_dir = args.run or Path("runs") / f"{scenario.name}-chaos"
-    control = args.control.rstrip("/").removesuffix("/_squall/state")
-    try:
-        experiment = experiment_for(scenario, args.file, control_url=control,
-                                    run_dir=run_dir, time_scale=args.time_scale,
-                                    warmup_s=args.warmup)
-    except ValueError as exc:
-        raise InputError(str(exc), source=str(args.file)) from None
-    out = args.output or Path(f"{scenario.name}.experiment.json")
-    out.write_text(json.dumps(experiment, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}: {len(experiment['method'])} actions, "
-          f"{len(experiment['rollbacks'])} rollbacks; run it with: SQUALL_TOKEN=... "
-          f"chaos --no-version-check run {out}")
-    return 0
-
-
 _COMMANDS = {
     "validate": _cmd_validate, "schema": _cmd_schema, "run": _cmd_run, "report": _cmd_report,
     "compare": _cmd_compare, "sweep": _cmd_sweep, "demand": _cmd_demand,
-    "reference": _cmd_reference, "worker": _cmd_worker, "proxy": _cmd_proxy,
-    "mock-llm": _cmd_mock_llm,
-    "chaos": _cmd_chaos,
+    "reference": cmd_reference, "worker": cmd_worker, "proxy": cmd_proxy,
+    "mock-llm": cmd_mock_llm,
+    "chaos": cmd_chaos,
 }
 
 
