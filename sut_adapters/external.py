@@ -34,9 +34,10 @@ from harness.outcomes import ErrorKind
 from harness.scenario.live import is_loopback
 from harness.scenario.model import Scenario
 from harness.scenario.target import HttpTarget, OpenAiTarget, ProxySpec
+from harness.spec import Spec
 
 __all__ = ["ExternalTarget", "ProxyFaults", "bodies", "cannot_apply", "check_host",
-           "status_kind", "transport_kind"]
+           "status_kind", "target_spec", "transport_kind"]
 
 CONTROL_TIMEOUT_S = 10.0
 PROXY_START_S = 30.0
@@ -44,6 +45,14 @@ _FAULT = TypeAdapter(FaultSpec)
 #: What the driver's transport failures mean for a system reached over HTTP.
 _TRANSPORT = {"refused": ErrorKind.UNAVAILABLE.value, "reset": ErrorKind.CRASH.value,
               "timeout": ErrorKind.TIMEOUT.value}
+
+
+def target_spec(scenario: Scenario, kind: type[Spec], url: str | None) -> Any:
+    """The scenario's target settings (of type ``kind``), at ``url`` when one is given."""
+    spec = scenario.target
+    if not isinstance(spec, kind):
+        raise TypeError(f"the scenario's target is {spec.adapter}, not {kind.__name__}")
+    return spec if url is None else spec.model_copy(update={"url": url})
 
 
 def cannot_apply(scenario: Scenario, fault: FaultSpecBase) -> str | None:

@@ -22,18 +22,14 @@ from harness.live.target import Answer, Request
 from harness.outcomes import ErrorKind
 from harness.scenario.model import Scenario
 from harness.scenario.target import HttpTarget
-from sut_adapters.external import ExternalTarget, bodies, status_kind
+from sut_adapters.external import ExternalTarget, bodies, status_kind, target_spec
 
 __all__ = ["HttpAdapter", "open_http"]
 
 
 def open_http(scenario: Scenario, *, url: str | None = None, token: str | None = None,
               time_scale: float = 1.0) -> HttpAdapter:
-    spec = scenario.target
-    assert isinstance(spec, HttpTarget)
-    if url is not None:
-        spec = spec.model_copy(update={"url": url})
-    return HttpAdapter(scenario, spec, time_scale)
+    return HttpAdapter(scenario, target_spec(scenario, HttpTarget, url), time_scale)
 
 
 def _number(data: Any, path: str | None) -> float | None:

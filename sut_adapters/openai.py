@@ -22,18 +22,14 @@ from harness.outcomes import ErrorKind
 from harness.scenario.model import Scenario
 from harness.scenario.system import Price
 from harness.scenario.target import OpenAiTarget
-from sut_adapters.external import ExternalTarget, bodies, status_kind
+from sut_adapters.external import ExternalTarget, bodies, status_kind, target_spec
 
 __all__ = ["OpenAiAdapter", "open_openai"]
 
 
 def open_openai(scenario: Scenario, *, url: str | None = None, token: str | None = None,
                 time_scale: float = 1.0) -> OpenAiAdapter:
-    spec = scenario.target
-    assert isinstance(spec, OpenAiTarget)
-    if url is not None:
-        spec = spec.model_copy(update={"url": url})
-    return OpenAiAdapter(scenario, spec, time_scale)
+    return OpenAiAdapter(scenario, target_spec(scenario, OpenAiTarget, url), time_scale)
 
 
 def _messages(sample: Any, prompt: str) -> Any:

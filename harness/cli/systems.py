@@ -7,6 +7,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.cli.live import fault_problems, host_port
@@ -25,37 +27,36 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
-    try:
+    with _needs_extra("the reference system", "squall reference"):
         from sut_adapters.reference.up import up
-    except ImportError as exc:
-        raise InputError(f"the reference system needs its extra: pip install "
-                         f"'squall[reference]' ({exc.name} is missing)",
-                         source="squall reference") from None
     if not 0 <= args.port <= 65535:
         raise InputError(f"no port {args.port}", source="--port")
     up(load_scenario_args(args), port=args.port, token=args.token, logs=args.logs)
     return 0
 
 
-def cmd_proxy(args: argparse.Namespace) -> int:
+@contextmanager
+def _needs_extra(what: str, source: str) -> Iterator[None]:
+    """An import inside: a missing package is bad input naming the extra to install."""
     try:
-        from faults.proxy.run import load_config, run
+        yield
     except ImportError as exc:
-        raise InputError(f"the proxy needs the reference extra: pip install "
-                         f"'squall[reference]' ({exc.name} is missing)",
-                         source="squall proxy") from None
+        raise InputError(f"{what} needs the reference extra: pip install "
+                         f"'squall[reference]' ({exc.name} is missing)", source=source) \
+            from None
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    with _needs_extra("the proxy", "squall proxy"):
+        from faults.proxy.run import load_config, run
     proxies = [] if args.config is None else load_config(args.config)
     run(args.api, proxies, allow_hosts=frozenset(args.allow_hosts), seed=args.seed)
     return 0
 
 
 def cmd_mock_llm(args: argparse.Namespace) -> int:
-    try:
+    with _needs_extra("the mock LLM", "squall mock-llm"):
         from sut_adapters.mockllm import endpoint_spec, run_mock_llm
-    except ImportError as exc:
-        raise InputError(f"the mock LLM needs the reference extra: pip install "
-                         f"'squall[reference]' ({exc.name} is missing)",
-                         source="squall mock-llm") from None
     flags = {"ttft": args.ttft, "per_token": args.per_token, "latency": args.latency,
              "concurrency": args.concurrency, "queue_limit": args.queue_limit,
              "error_rate": args.error_rate}
