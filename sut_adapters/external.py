@@ -29,9 +29,9 @@ from pydantic import TypeAdapter, ValidationError
 from faults.proxy.mapping import toxics_for
 from faults.specs import CommandFault, FaultSpec, FaultSpecBase, Target, TargetKind
 from harness.errors import InputError
+from harness.hosts import is_loopback
 from harness.live.target import Answer, TargetError
 from harness.outcomes import ErrorKind
-from harness.scenario.live import is_loopback
 from harness.scenario.model import Scenario
 from harness.scenario.target import HttpTarget, OpenAiTarget, ProxySpec
 from harness.spec import Spec

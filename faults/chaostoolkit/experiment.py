@@ -15,30 +15,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from faults.proxy.mapping import toxics_for
 from faults.specs import CommandFault, FaultSpecBase, PartitionFault, TargetKind
-from harness.scenario.model import Scenario
+
+
+class Scenario(Protocol):
+    """What an export reads of a scenario (:class:`harness.scenario.model.Scenario`;
+    this module sits below it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def sla(self) -> Any: ...
+    @property
+    def target(self) -> Any: ...
+    @property
+    def fault_list(self) -> list[FaultSpecBase]: ...
 
 __all__ = ["LEASE_MARGIN_S", "experiment_for"]
 
 LEASE_MARGIN_S = 120.0  #: a fault outlives the experiment's planned end by this much
 
 
-def _fault_body(spec: FaultSpecBase, k: float) -> dict[str, Any]:
-    """The fault as the control API takes it (time-scaled; no id, start or target)."""
-    from harness.scenario.timescale import time_scaled
+Scale = Callable[[FaultSpecBase], FaultSpecBase]
 
-    scaled = spec if k == 1 else time_scaled(spec, k)
-    body = scaled.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+def _fault_body(spec: FaultSpecBase, scale: Scale) -> dict[str, Any]:
+    """The fault as the control API takes it (time-scaled; no id, start or target)."""
+    body = scale(spec).model_dump(mode="json", by_alias=True, exclude_none=True)
     for key in ("id", "at", "duration", "target", "description"):
         body.pop(key, None)
     return body
 
 
-def _actions(spec: FaultSpecBase, scenario: Scenario, k: float, lease: float
+def _actions(spec: FaultSpecBase, scenario: Scenario, scale: Scale, lease: float
              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(actions, rollbacks) that apply and remove ``spec``."""
     fid = spec.id or spec.kind_name()
@@ -54,13 +70,13 @@ def _actions(spec: FaultSpecBase, scenario: Scenario, k: float, lease: float
         return act, back
     target = spec.parsed_target
     if target.kind is TargetKind.PROXY:
-        proxy = scenario.target.proxies[target.name]  # type: ignore[union-attr]
+        proxy = scenario.target.proxies[target.name]
         if proxy.api is None:
             raise ValueError(f"fault {fid!r} targets {target}: give "
                              f"target.proxies.{target.name}.api, where the experiment's "
                              "actions reach that proxy")
         acts, backs = [], []
-        for i, toxic in enumerate(toxics_for(spec)):
+        for i, toxic in enumerate(toxics_for(scale(spec))):
             name = f"squall-{fid}-{i}"
             args = {"proxy_api": proxy.api, "proxy": target.name}
             acts.append({"type": "action", "name": f"apply-{fid}-{i}", "provider": {
@@ -72,7 +88,7 @@ def _actions(spec: FaultSpecBase, scenario: Scenario, k: float, lease: float
                 "func": "remove_toxic", "arguments": {**args, "name": name}}})
         return acts, backs
     args = {"control_url": "${squall_control}", "fault_id": fid}
-    apply_args = {**args, "fault": _fault_body(spec, k), "lease_s": lease,
+    apply_args = {**args, "fault": _fault_body(spec, scale), "lease_s": lease,
                   "target": "" if isinstance(spec, PartitionFault) else spec.target}
     return ([{"type": "action", "name": f"apply-{fid}", "provider": {
                 "type": "python", "module": "faults.chaostoolkit.actions",
@@ -83,11 +99,13 @@ def _actions(spec: FaultSpecBase, scenario: Scenario, k: float, lease: float
 
 
 def experiment_for(scenario: Scenario, source: Path, *, control_url: str, run_dir: Path,
-                   time_scale: float = 1.0, warmup_s: float | None = None,
+                   time_scale: float = 1.0, scale: Scale = lambda spec: spec,
+                   warmup_s: float | None = None,
                    window_s: float | None = None) -> dict[str, Any]:
     """The experiment for ``scenario`` (read from ``source``), its load written to
     ``run_dir`` and its faults applied on the reference system at ``control_url`` (or
-    the scenario's proxies). A ValueError says what cannot be exported."""
+    the scenario's proxies), played ``time_scale`` times faster (``scale`` gives a
+    fault's parameters at that scale). A ValueError says what cannot be exported."""
     k = time_scale
     sla = scenario.sla
     window = window_s if window_s is not None else sla.window
@@ -101,7 +119,7 @@ def experiment_for(scenario: Scenario, source: Path, *, control_url: str, run_di
     rollbacks: list[dict[str, Any]] = []
     clock = warmup
     for spec in faults:
-        actions, backs = _actions(spec, scenario, k, lease)
+        actions, backs = _actions(spec, scenario, scale, lease)
         wait = max(spec.at - clock, 0.0) / k
         clock = max(clock, spec.at)
         if wait > 0:

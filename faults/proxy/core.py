@@ -24,6 +24,7 @@ from typing import Any
 
 from faults.proxy.framing import Framer, Head, Segment
 from faults.proxy.toxics import Stream, Toxic, ToxicError
+from harness.hosts import is_loopback
 
 __all__ = ["Proxy", "ProxyError", "ProxyServer", "split_address"]
 
@@ -534,8 +535,6 @@ class ProxyServer:
             await proxy.enable()
 
     def _check_upstream(self, upstream: str) -> None:
-        from harness.scenario.live import is_loopback
-
         host, _ = split_address(upstream, "upstream")
         if not is_loopback(host) and host not in self.allow_hosts:
             raise ProxyError(f"upstream {host} is outside loopback: start the proxy with "

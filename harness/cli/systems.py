@@ -93,6 +93,7 @@ def cmd_mock_llm(args: argparse.Namespace) -> int:
 
 def cmd_chaos(args: argparse.Namespace) -> int:
     from faults.chaostoolkit.experiment import experiment_for
+    from harness.scenario.timescale import time_scaled
 
     scenario = load_scenario_args(args)
     if scenario.target.adapter == "reference" and not args.control and any(
@@ -107,6 +108,7 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     control = args.control.rstrip("/").removesuffix("/_squall/state")
     try:
         experiment = experiment_for(scenario, args.file, control_url=control,
+                                    scale=lambda spec: time_scaled(spec, args.time_scale),
                                     run_dir=run_dir, time_scale=args.time_scale,
                                     warmup_s=args.warmup)
     except ValueError as exc:

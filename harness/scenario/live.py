@@ -21,26 +21,17 @@ Both are read only by ``--mode live``; a simulation ignores them.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, PositiveInt, field_validator
 
+from harness.hosts import is_loopback
 from harness.spec import Spec
 from harness.units import Duration, PositiveDuration, parse_duration, parse_percent
 
 __all__ = ["Live", "StopCondition", "is_loopback"]
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Live(Spec):
