@@ -4,7 +4,8 @@ Users put it between their agent system and a dependency (an LLM provider, a too
 database); scenario faults that target ``proxy.NAME`` become its toxics during a live run.
 """
 
-from faults.proxy.core import Proxy, ProxyError, ProxyServer
+from faults.proxy.core import Proxy, ProxyError
+from faults.proxy.server import ProxyServer
 from faults.proxy.toxics import TOXICS, Stream, Toxic, ToxicError, parse_toxic
 
 __all__ = ["TOXICS", "Proxy", "ProxyError", "ProxyServer", "Stream", "Toxic", "ToxicError",

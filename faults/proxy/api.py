@@ -17,7 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from faults.proxy.core import ProxyError, ProxyServer
+from faults.proxy.core import ProxyError
+from faults.proxy.server import ProxyServer
 from faults.proxy.toxics import ToxicError, parse_toxic
 
 __all__ = ["TOXIPROXY_VERSION", "proxy_app", "serve"]

@@ -5,34 +5,29 @@ one pump per direction. A pump reads what arrives, lets the HTTP framer say wher
 messages are (for the HTTP toxics), passes the bytes through the TCP toxics active on
 its stream, and writes them on. Toxics are read at every chunk, so adding or removing
 one acts on open connections too. A toxic added with a lease (``lease_s``, Squall's
-extension of Toxiproxy's API) is removed by the proxy itself when nobody renews it: a
-driver that dies leaves the dependency healthy again.
+extension of Toxiproxy's API) is removed by the proxy itself when nobody renews it
+(:mod:`faults.proxy.server`): a driver that dies leaves the dependency healthy again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import socket
 import struct
-import sys
 import time
 from collections import deque
 from typing import Any
 
 from faults.proxy.framing import Framer, Head, Segment
+from faults.proxy.http import Message, garbage
 from faults.proxy.toxics import Stream, Toxic, ToxicError
-from harness.hosts import is_loopback
 
-__all__ = ["Proxy", "ProxyError", "ProxyServer", "split_address"]
+__all__ = ["Proxy", "ProxyError", "split_address"]
 
 READ_SIZE = 64 * 1024
-LEASE_CHECK_S = 0.1
 UPSTREAM_CHECK_S = 0.1  #: how often a proxy whose upstream refused looks again
-_REASONS = {429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
-            503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 class ProxyError(ValueError):
@@ -245,7 +240,7 @@ class Proxy:
     async def _pump(self, conn: _Conn, src: asyncio.StreamReader, dst: asyncio.StreamWriter,
                     stream: Stream) -> None:
         framer = Framer(responses=stream is Stream.DOWNSTREAM, methods=conn.methods)
-        msg = _Message()
+        msg = Message()
         reset = [t for t in self._active(stream, conn, http=False) if t.type == "reset_peer"]
         if reset:
             await self._reset_peer(conn, reset[0])
@@ -269,7 +264,7 @@ class Proxy:
 
     # --- HTTP toxics -------------------------------------------------------------------
 
-    def _http(self, conn: _Conn, segments: list[Segment], msg: _Message,
+    def _http(self, conn: _Conn, segments: list[Segment], msg: Message,
               stream: Stream) -> bytes | None:
         """What of ``segments`` goes on (HTTP toxics applied); None: reset the connection."""
         out = bytearray()
@@ -295,7 +290,7 @@ class Proxy:
                     return None
                 out += seg.data
             elif seg.kind == "body" and msg.corrupt:
-                out += _garbage(len(seg.data), self.rng)
+                out += garbage(len(seg.data), self.rng)
             else:
                 out += seg.data
         return bytes(out)
@@ -393,158 +388,3 @@ class Proxy:
                 dst.write_eof()
         if stream is Stream.DOWNSTREAM or dst.is_closing():
             conn.close()
-
-
-class _Message:
-    """What the HTTP toxics decided for the message in flight on one stream."""
-
-    def __init__(self) -> None:
-        self.start(None, [])
-
-    def start(self, head: Head | None, toxics: list[Toxic]) -> None:
-        self.answer: bytes | None = None
-        self.corrupt = False
-        self.cut: int | None = None
-        self.events = 0
-        self.tail = b""
-        for toxic in toxics:
-            if toxic.type == "http_status" and self.answer is None:
-                self.answer = _status_answer(toxic)
-            elif toxic.type == "http_corrupt":
-                self.corrupt = True
-            elif toxic.type == "sse_cut":
-                self.cut = toxic.attr("events")
-
-    def cut_at(self, data: bytes) -> int | None:
-        """Where in ``data`` the stream is cut (after the cut-th event), or None yet."""
-        assert self.cut is not None
-        if self.cut == 0:
-            return 0
-        seen = self.tail + data
-        pos = 0
-        while True:
-            i = seen.find(b"\n\n", pos)
-            if i < 0:
-                break
-            self.events += 1
-            pos = i + 2
-            if self.events >= self.cut:
-                return max(pos - len(self.tail), 0)
-        self.tail = seen[-1:]
-        return None
-
-
-def _status_answer(toxic: Toxic) -> bytes:
-    status = toxic.attr("status")
-    reason = _REASONS.get(status, "Error")
-    body = toxic.attr("body")
-    if body is None:
-        kind = "rate_limit_exceeded" if status == 429 else "server_error"
-        body = json.dumps({"error": {"message": "injected by squall proxy", "type": kind,
-                                     "code": status}})
-    data = str(body).encode()
-    lines = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json",
-             f"Content-Length: {len(data)}"]
-    retry = toxic.attr("retry_after")
-    if retry is not None:
-        lines.append(f"Retry-After: {retry:g}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
-
-
-def _garbage(n: int, rng: random.Random) -> bytes:
-    """``n`` bytes that no JSON, SSE or UTF-8 parser accepts."""
-    return bytes(0xFF if i % 7 == 0 else rng.randrange(0x80, 0xC0) for i in range(n))
-
-
-class ProxyServer:
-    """All proxies of one ``squall proxy`` process, by name."""
-
-    def __init__(self, *, seed: int | None = None,
-                 allow_hosts: frozenset[str] = frozenset()) -> None:
-        self.proxies: dict[str, Proxy] = {}
-        self.rng = random.Random(seed)
-        self.allow_hosts = allow_hosts
-        self._lease_task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._lease_task = asyncio.create_task(self._leases())
-
-    async def close(self) -> None:
-        if self._lease_task is not None:
-            self._lease_task.cancel()
-        for proxy in self.proxies.values():
-            await proxy.disable()
-
-    def get(self, name: str) -> Proxy:
-        proxy = self.proxies.get(name)
-        if proxy is None:
-            raise ProxyError(f"proxy not found: {name}", 404)
-        return proxy
-
-    async def create(self, body: Any) -> Proxy:
-        if not isinstance(body, dict):
-            raise ProxyError("a proxy is a JSON object with name, listen, upstream")
-        unknown = set(body) - {"name", "listen", "upstream", "enabled"}
-        if unknown:
-            raise ProxyError(f"unknown field(s) {', '.join(sorted(unknown))}")
-        name, upstream = body.get("name"), body.get("upstream")
-        if not isinstance(name, str) or not name:
-            raise ProxyError("missing required field: name")
-        if not isinstance(upstream, str) or not upstream:
-            raise ProxyError("missing required field: upstream")
-        if name in self.proxies:
-            raise ProxyError(f"proxy already exists: {name}", 409)
-        self._check_upstream(upstream)
-        proxy = Proxy(name, str(body.get("listen") or "127.0.0.1:0"), upstream, self.rng)
-        if body.get("enabled", True):
-            await proxy.enable()
-        self.proxies[name] = proxy
-        return proxy
-
-    async def update(self, name: str, body: Any) -> Proxy:
-        proxy = self.get(name)
-        if not isinstance(body, dict):
-            raise ProxyError("a proxy update is a JSON object")
-        unknown = set(body) - {"name", "listen", "upstream", "enabled"}
-        if unknown:
-            raise ProxyError(f"unknown field(s) {', '.join(sorted(unknown))}")
-        if "upstream" in body:
-            self._check_upstream(str(body["upstream"]))
-            split_address(body["upstream"], "upstream")
-            proxy.upstream = body["upstream"]
-        if "listen" in body and body["listen"] != proxy.listen:
-            split_address(body["listen"], "listen")
-            was = proxy.enabled
-            await proxy.disable()
-            proxy.listen = body["listen"]
-            if was:
-                await proxy.enable()
-        if "enabled" in body:
-            await (proxy.enable() if body["enabled"] else proxy.disable())
-        return proxy
-
-    async def delete(self, name: str) -> None:
-        await self.get(name).disable()
-        del self.proxies[name]
-
-    async def reset(self) -> None:
-        """Every proxy enabled, every toxic removed (Toxiproxy's ``POST /reset``)."""
-        for proxy in self.proxies.values():
-            for toxic in list(proxy.toxics):
-                proxy.remove(toxic)
-            await proxy.enable()
-
-    def _check_upstream(self, upstream: str) -> None:
-        host, _ = split_address(upstream, "upstream")
-        if not is_loopback(host) and host not in self.allow_hosts:
-            raise ProxyError(f"upstream {host} is outside loopback: start the proxy with "
-                             f"--allow-host {host} to forward there")
-
-    async def _leases(self) -> None:
-        while True:
-            await asyncio.sleep(LEASE_CHECK_S)
-            now = time.monotonic()
-            for proxy in self.proxies.values():
-                for name in proxy.lapse(now):
-                    print(f"squall proxy: the lease of toxic {name} on {proxy.name} lapsed: "
-                          "removed", file=sys.stderr, flush=True)

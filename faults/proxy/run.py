@@ -10,7 +10,8 @@ from typing import Any
 
 import yaml
 
-from faults.proxy.core import ProxyError, ProxyServer, split_address
+from faults.proxy.core import ProxyError, split_address
+from faults.proxy.server import ProxyServer
 from harness.errors import InputError
 
 __all__ = ["load_config", "run"]
