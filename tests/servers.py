@@ -38,9 +38,12 @@ class Started:
 
 @contextmanager
 def started(cmd: Sequence[str], *, within: float = 30.0, cwd: Path | None = None,
-            env: dict[str, str] | None = None) -> Iterator[Started]:
-    """Start ``cmd``; yield once it printed a loopback URL (within ``within`` s). Its
-    output goes to a file, never a pipe nobody reads (which would stall it when full)."""
+            env: dict[str, str] | None = None, ready: str | None = None
+            ) -> Iterator[Started]:
+    """Start ``cmd``; yield once it printed a loopback URL (within ``within`` s) — or,
+    given ``ready``, a line matching it whose first group is the URL. Its output goes
+    to a file, never a pipe nobody reads (which would stall it when full)."""
+    pattern = _URL if ready is None else re.compile(ready)
     with tempfile.NamedTemporaryFile(prefix="squall-test-server-", suffix=".log") as log:
         proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True, cwd=cwd,
@@ -49,7 +52,7 @@ def started(cmd: Sequence[str], *, within: float = 30.0, cwd: Path | None = None
             deadline = time.monotonic() + within
             while True:
                 output = Path(log.name).read_text(errors="replace")
-                m = _URL.search(output)
+                m = pattern.search(output)
                 if m is not None:
                     break
                 if proc.poll() is not None:
@@ -58,7 +61,7 @@ def started(cmd: Sequence[str], *, within: float = 30.0, cwd: Path | None = None
                     raise AssertionError(f"{cmd[0]} printed no URL within {within:g} s: "
                                          f"{output}")
                 time.sleep(0.05)
-            yield Started(proc, m.group(0), output.splitlines())
+            yield Started(proc, m.group(0 if ready is None else 1), output.splitlines())
         finally:
             with suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)

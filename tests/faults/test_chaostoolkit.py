@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import urllib.request
@@ -45,11 +44,9 @@ def reference(tmp_path: Path) -> Iterator[tuple[Started, str, Path]]:
     path = tmp_path / "s.yaml"
     path.write_text(SCENARIO)
     with started([sys.executable, "-m", "harness.cli.main", "reference", "up", str(path),
-                  "--token", TOKEN], within=90) as ref:
-        text = "".join(ref.output)
-        m = re.search(r"control\s+(http://127\.0\.0\.1:\d+)/_squall/state", text)
-        assert m is not None, text
-        yield ref, m.group(1), path
+                  "--token", TOKEN], within=90,
+                 ready=r"control\s+(http://127\.0\.0\.1:\d+)/_squall/state") as ref:
+        yield ref, ref.url, path
 
 
 def chaos(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
