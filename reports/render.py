@@ -167,8 +167,10 @@ def render_report(directory: str | Path, summary: Summary | None = None) -> Path
     return out
 
 
-def render_compare(base_dir: Path, cand_dir: Path, comparison: Any, out: Path) -> Path:
-    """A report of two runs overlaid on the same axes, with the deltas table."""
+def render_compare(base_dir: Path, cand_dir: Path, comparison: Any, out: Path, *,
+                   fidelity: Any = None) -> Path:
+    """A report of two runs overlaid on the same axes, with the deltas table (and, for
+    ``squall fidelity``, each figure's gap against its tolerance)."""
     base_run, base_scn, base_sum, _ = _load(base_dir, comparison.base)
     cand_run, cand_scn, cand_sum, _ = _load(cand_dir, comparison.candidate)
     base, cand = collect(base_run, base_scn, base_sum), collect(cand_run, cand_scn, cand_sum)
@@ -212,7 +214,8 @@ def render_compare(base_dir: Path, cand_dir: Path, comparison: Any, out: Path) -
     if cdfs:
         charts["cdf"] = ch.cdf_chart(cdfs, cand_scn.sla.objective)
     html = _env().get_template("compare.html.j2").render(
-        c=comparison, base_dir=base_dir, cand_dir=cand_dir, charts=charts, names=names)
+        c=comparison, base_dir=base_dir, cand_dir=cand_dir, charts=charts, names=names,
+        fidelity=fidelity)
     out.write_text(html, encoding="utf-8")
     return out
 

@@ -194,6 +194,26 @@ def _reference_parser(sub: Any) -> None:
     _proxy_parser(sub)
     _mock_llm_parser(sub)
     _chaos_parser(sub)
+    _fidelity_parser(sub)
+
+
+def _fidelity_parser(sub: Any) -> None:
+    f = sub.add_parser("fidelity", help="run a scenario in both engines on the same "
+                                        "arrivals and compare each figure within a tolerance")
+    f.add_argument("file", type=Path, help="the scenario file (YAML or JSON)")
+    f.add_argument("--out", type=Path, help="where both runs and the comparison go "
+                                            "(default runs/NAME-fidelity-TIMESTAMP)")
+    f.add_argument("--overwrite", action="store_true", help="replace a previous comparison")
+    f.add_argument("--seed", type=int, help="override the scenario's seed")
+    f.add_argument("--time-scale", type=_positive_float, metavar="K",
+                   help="play the live run K times faster")
+    f.add_argument("--token", help="the target's control token (default $SQUALL_TOKEN)")
+    f.add_argument("--tolerance", dest="tolerances", action="append", default=[],
+                   metavar="NAME=VALUE",
+                   help="e.g. latency.p95=15%%, attainment=0.03, recovery=20%%,5s, "
+                        "errors=0.01, replicas=10%%,0.5, cost.total_usd=5%% (repeatable)")
+    f.add_argument("--no-report", action="store_true", help="skip fidelity.html")
+    _add_set(f)
 
 
 def _chaos_parser(sub: Any) -> None:

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.cli.args import EXIT_INVALID, parser
+from harness.cli.fidelity import cmd_fidelity
 from harness.cli.live import check_modes, engine_options, live_options, preflight
 from harness.cli.loading import limits, load_scenario_args
-from harness.cli.show import plural, print_summary, short_names, shown, verdict_line
+from harness.cli.show import EXIT, plural, print_summary, short_names, shown, verdict_line
 from harness.cli.systems import cmd_chaos, cmd_mock_llm, cmd_proxy, cmd_reference, cmd_worker
 from harness.errors import InputError
 from harness.scoring.model import Summary, Verdict
@@ -33,10 +34,6 @@ T = TypeVar("T")
 
 __all__ = ["EXIT", "main"]
 
-#: Verdict → exit code.
-#: Verdict → exit code. A run without gates has no verdict to give: it is not a pass.
-EXIT = {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.INCONCLUSIVE: 3, Verdict.NONE: 3,
-        Verdict.ABORTED: 4}
 EXIT_NO_VERDICT = 3
 EXIT_INTERRUPTED = 130
 MAX_PLOT_BINS = 100_000
@@ -315,6 +312,7 @@ _COMMANDS = {
     "reference": cmd_reference, "worker": cmd_worker, "proxy": cmd_proxy,
     "mock-llm": cmd_mock_llm,
     "chaos": cmd_chaos,
+    "fidelity": cmd_fidelity,
 }
 
 

@@ -9,7 +9,11 @@ from typing import Any
 
 from harness.scoring.model import Summary, Verdict
 
-__all__ = ["plural", "print_summary", "short_names", "shown", "verdict_line"]
+#: Verdict → exit code. A run without gates has no verdict to give: it is not a pass.
+EXIT = {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.INCONCLUSIVE: 3, Verdict.NONE: 3,
+        Verdict.ABORTED: 4}
+
+__all__ = ["EXIT", "plural", "print_summary", "short_names", "shown", "verdict_line"]
 
 
 def plural(n: int, noun: str) -> str:

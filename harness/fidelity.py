@@ -1,0 +1,236 @@
+"""Sim-vs-live fidelity: one scenario run in both engines on the same arrivals, and how
+far the twin is from the system.
+
+Each check compares one figure of the simulated run with the live run's, within a
+tolerance: a share of the simulated value (``relative``), an amount in the figure's unit
+(``absolute``), or the larger of the two when both are given.
+
+=====================  ==========================================  ==================
+check                  figure                                      default tolerance
+=====================  ==========================================  ==================
+``latency.p50/95/99``  latency of successful requests              10%
+``attainment``         share of requests good within the SLA       0.02 (2 points)
+``errors.KIND``        share of requests failed with KIND          0.02 (2 points)
+``recovery.FAULT``     recovery time of each fault                 20% or 5 s
+``replicas.AGENT``     mean gap of ready replicas over the run     10% or 0.5
+``cost.total_usd``     the run's cost                              5%
+=====================  ==========================================  ==================
+
+A figure neither run has is left out; one that only one run has fails (one engine saw
+something the other did not). A live run that is not complete, or whose load generator
+fell behind, makes the comparison inconclusive: its figures do not describe the system.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.records.reader import RunData, read_run
+from harness.scoring.model import Summary, Verdict
+from harness.units import parse_duration
+
+__all__ = ["DEFAULT_TOLERANCES", "Check", "Fidelity", "Tolerance", "judge_fidelity",
+           "parse_tolerance"]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    relative: float | None = None  #: a share of the simulated value
+    absolute: float | None = None  #: in the figure's unit
+
+    def bound(self, sim: float) -> float:
+        rel = (self.relative or 0.0) * abs(sim)
+        return max(rel, self.absolute or 0.0)
+
+    def __str__(self) -> str:
+        parts = []
+        if self.relative is not None:
+            parts.append(f"{100 * self.relative:g}%")
+        if self.absolute is not None:
+            parts.append(f"{self.absolute:g}")
+        return " or ".join(parts) or "exact"
+
+
+#: Family → tolerance (``errors``, ``recovery`` and ``replicas`` cover every kind,
+#: fault and agent; a name such as ``recovery.slow-llm`` overrides its family).
+DEFAULT_TOLERANCES: dict[str, Tolerance] = {
+    "latency.p50": Tolerance(relative=0.10), "latency.p95": Tolerance(relative=0.10),
+    "latency.p99": Tolerance(relative=0.10), "attainment": Tolerance(absolute=0.02),
+    "errors": Tolerance(absolute=0.02), "recovery": Tolerance(relative=0.20, absolute=5.0),
+    "replicas": Tolerance(relative=0.10, absolute=0.5),
+    "cost.total_usd": Tolerance(relative=0.05),
+}
+
+
+def parse_tolerance(text: str) -> tuple[str, Tolerance]:
+    """``NAME=VALUE[,VALUE]``: ``latency.p95=15%``, ``recovery=20%,5s``, ``attainment=0.03``."""
+    name, eq, raw = text.partition("=")
+    if not eq or not name.strip() or not raw.strip():
+        raise ValueError(f"{text!r} is not NAME=VALUE (e.g. latency.p95=15% or "
+                         "recovery=20%,5s)")
+    relative = absolute = None
+    for piece in raw.split(","):
+        part = piece.strip()
+        try:
+            if part.endswith("%"):
+                relative = float(part[:-1]) / 100
+            else:
+                absolute = parse_duration(part) if part[-1:].isalpha() else float(part)
+        except ValueError:
+            raise ValueError(f"{part!r} in {text!r} is not a percentage, a number or a "
+                             "duration") from None
+    for value in (relative, absolute):
+        if value is not None and (value < 0 or not math.isfinite(value)):
+            raise ValueError(f"{text!r}: a tolerance is zero or more")
+    return name.strip(), Tolerance(relative, absolute)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    sim: float | None
+    live: float | None
+    tolerance: Tolerance
+    gap: float | None = None  #: how far apart (default |live − sim|)
+    note: str = ""
+
+    @property
+    def difference(self) -> float | None:
+        if self.gap is not None:
+            return self.gap
+        if self.sim is None or self.live is None:
+            return None
+        return abs(self.live - self.sim)
+
+    @property
+    def relative(self) -> float | None:
+        if self.sim is None or self.live is None or not self.sim:
+            return None
+        return (self.live - self.sim) / abs(self.sim)
+
+    @property
+    def passed(self) -> bool:
+        if self.sim is None and self.live is None:
+            return True  # both agree there is nothing (a fault neither recovered from)
+        diff = self.difference
+        if diff is None or self.sim is None:
+            return False
+        return diff <= self.tolerance.bound(self.sim) + 1e-12
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.name, "sim": self.sim, "live": self.live,
+                "difference": self.difference, "relative": self.relative,
+                "tolerance": str(self.tolerance), "passed": self.passed, "note": self.note}
+
+
+@dataclass
+class Fidelity:
+    checks: list[Check]
+    sim_dir: Path
+    live_dir: Path
+    doubts: list[str] = field(default_factory=list)  #: why the live run does not count
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.doubts:
+            return Verdict.INCONCLUSIVE
+        return Verdict.PASS if all(c.passed for c in self.checks) else Verdict.FAIL
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verdict": self.verdict.value, "sim": str(self.sim_dir),
+                "live": str(self.live_dir), "doubts": self.doubts,
+                "checks": [c.to_json() for c in self.checks]}
+
+
+def _tolerance(name: str, tolerances: Mapping[str, Tolerance]) -> Tolerance:
+    head = name.split(".", maxsplit=1)[0]
+    family = head if head in ("errors", "recovery", "replicas") else name
+    return tolerances.get(name) or tolerances.get(family) or DEFAULT_TOLERANCES[family]
+
+
+def _error_shares(req: pd.DataFrame) -> dict[str, float]:
+    n = len(req)
+    if not n:
+        return {}
+    counts = req["error_kind"].dropna().astype(str).value_counts()
+    return {str(k): float(v) / n for k, v in counts.items()}
+
+
+def _recovery(summary: Summary) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for rec in summary.recovery:
+        out[rec.fault] = 0.0 if rec.absorbed else rec.recovery_time_s
+    return out
+
+
+def _ready(run: RunData, step: float, duration: float) -> dict[str, np.ndarray]:
+    """Ready replicas per agent on the grid ``0, step, …`` (NaN where not sampled)."""
+    ts = run.timeseries
+    out: dict[str, np.ndarray] = {}
+    if ts is None or ts.empty:
+        return out
+    agents = ts[ts["kind"].astype(str) == "agent"]
+    cells = int(duration // step) + 1
+    for name, rows in agents.groupby(agents["component"].astype(str), observed=True):
+        grid = np.full(cells, np.nan)
+        index = np.clip(np.round(rows["t_s"].to_numpy(dtype=float) / step).astype(int),
+                        0, cells - 1)
+        grid[index] = rows["ready"].to_numpy(dtype=float)
+        out[str(name)] = grid
+    return out
+
+
+def judge_fidelity(sim_dir: Path, live_dir: Path, sim: Summary, live: Summary, *,
+                   step: float, duration: float,
+                   tolerances: Mapping[str, Tolerance] | None = None) -> Fidelity:
+    """Compare the simulated run in ``sim_dir`` with the live one in ``live_dir``."""
+    tol = dict(tolerances or {})
+    checks = []
+    for q in ("p50", "p95", "p99"):
+        name = f"latency.{q}"
+        checks.append(Check(name, getattr(sim.latency_s, q), getattr(live.latency_s, q),
+                            _tolerance(name, tol)))
+    checks.append(Check("attainment", sim.sla.attainment, live.sla.attainment,
+                        _tolerance("attainment", tol)))
+    sim_run, live_run = read_run(sim_dir), read_run(live_dir)
+    sim_err, live_err = _error_shares(sim_run.requests), _error_shares(live_run.requests)
+    for kind in sorted(set(sim_err) | set(live_err)):
+        name = f"errors.{kind}"
+        checks.append(Check(name, sim_err.get(kind, 0.0), live_err.get(kind, 0.0),
+                            _tolerance(name, tol)))
+    sim_rec, live_rec = _recovery(sim), _recovery(live)
+    for fault in sorted(set(sim_rec) | set(live_rec)):
+        name = f"recovery.{fault}"
+        a, b = sim_rec.get(fault), live_rec.get(fault)
+        note = "neither recovered" if a is None and b is None else (
+            "one run never recovered" if (a is None) != (b is None) else "")
+        checks.append(Check(name, a, b, _tolerance(name, tol), note=note))
+    sim_ready, live_ready = _ready(sim_run, step, duration), _ready(live_run, step, duration)
+    for agent in sorted(set(sim_ready) | set(live_ready)):
+        name = f"replicas.{agent}"
+        sa, la = sim_ready.get(agent), live_ready.get(agent)
+        if sa is None or la is None:
+            checks.append(Check(name, None if sa is None else float(np.nanmean(sa)),
+                                None if la is None else float(np.nanmean(la)),
+                                _tolerance(name, tol), note="sampled in one run only"))
+            continue
+        both = ~np.isnan(sa) & ~np.isnan(la)
+        if not both.any():
+            continue
+        checks.append(Check(name, float(sa[both].mean()), float(la[both].mean()),
+                            _tolerance(name, tol),
+                            gap=float(np.abs(sa[both] - la[both]).mean()),
+                            note="mean gap over the run's samples"))
+    checks.append(Check("cost.total_usd", sim.cost.total_usd, live.cost.total_usd,
+                        _tolerance("cost.total_usd", tol)))
+    doubts = list(live.doubts) + list(live.missing)
+    if live.stopped_by:
+        doubts.append(f"the live run was stopped by {live.stopped_by}")
+    return Fidelity(checks, sim_dir, live_dir, doubts)

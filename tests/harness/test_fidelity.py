@@ -1,0 +1,89 @@
+"""``squall fidelity``: both engines on the same arrivals, each figure within its
+tolerance; and the tolerance arithmetic itself."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.fidelity import Check, Tolerance, parse_tolerance
+from harness.records.reader import read_run
+from tests.harness.live.test_live_run import SCENARIO, squall, tmp_env
+
+finite = st.floats(-1e6, 1e6, allow_nan=False)
+
+
+@given(finite, finite, st.floats(0, 2), st.floats(0, 100))
+def test_a_check_passes_exactly_when_the_gap_is_within_the_larger_bound(
+        sim: float, live: float, rel: float, absolute: float) -> None:
+    check = Check("x", sim, live, Tolerance(relative=rel, absolute=absolute))
+    assert check.passed == (abs(live - sim) <= max(rel * abs(sim), absolute) + 1e-12)
+
+
+def test_one_engine_seeing_what_the_other_did_not_fails_and_neither_passes() -> None:
+    tol = Tolerance(relative=0.2, absolute=5)
+    assert not Check("recovery.f", 12.0, None, tol).passed  # live never recovered
+    assert not Check("recovery.f", None, 12.0, tol).passed
+    assert Check("recovery.f", None, None, tol).passed  # both never recovered
+    assert Check("replicas.a", 4.0, 3.0, Tolerance(relative=0.1, absolute=0.5), gap=0.4).passed
+
+
+@pytest.mark.parametrize(("text", "name", "tol"), [
+    ("latency.p95=15%", "latency.p95", Tolerance(relative=0.15)),
+    ("attainment=0.03", "attainment", Tolerance(absolute=0.03)),
+    ("recovery=20%,5s", "recovery", Tolerance(relative=0.2, absolute=5.0)),
+    ("recovery.slow=1m", "recovery.slow", Tolerance(absolute=60.0)),
+])
+def test_tolerances_parse(text: str, name: str, tol: Tolerance) -> None:
+    assert parse_tolerance(text) == (name, tol)
+
+
+@pytest.mark.parametrize("text", ["latency.p95", "=5%", "x=fast", "x=-5%", "x="])
+def test_a_bad_tolerance_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"NAME=VALUE|percentage|zero or more"):
+        parse_tolerance(text)
+
+
+@pytest.mark.live
+def test_fidelity_runs_both_engines_on_the_same_arrivals_and_judges_each_figure(
+        tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO)
+    out = tmp_path / "fid"
+    done = subprocess.run([sys.executable, "-m", "harness.cli.main", "fidelity", str(path),
+                           "--time-scale", "4", "--out", str(out)], capture_output=True,
+                          text=True, timeout=240, check=False, env=tmp_env(tmp_path))
+    result = json.loads((out / "fidelity.json").read_text())
+    assert done.returncode == {"pass": 0, "fail": 1, "inconclusive": 3}[result["verdict"]]
+    names = {c["check"] for c in result["checks"]}
+    assert {"latency.p50", "latency.p95", "latency.p99", "attainment", "recovery.slow-llm",
+            "replicas.a", "replicas.b", "cost.total_usd"} <= names
+    for c in result["checks"]:
+        if c["sim"] is not None and c["live"] is not None and c["check"] != "replicas.a":
+            assert c["difference"] == pytest.approx(abs(c["live"] - c["sim"]))
+    # the same arrivals in both
+    sim, live = read_run(out / "sim").requests, read_run(out / "live").requests
+    assert sim["intended_s"].tolist() == live["intended_s"].tolist()
+    assert sim["workflow"].astype(str).tolist() == live["workflow"].astype(str).tolist()
+    report = (out / "fidelity.html").read_text()
+    assert 'id="fidelity-table"' in report
+    assert "recovery.slow-llm" in report
+    assert "Share of requests not ok" in report  # both runs overlaid on the same axes
+    assert "squall: " not in done.stderr
+
+
+def test_fidelity_refuses_what_the_simulator_cannot_model(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO.replace(
+        "faults:\n", "faults:\n  - {id: sh, kind: command, target: agent.a, at: 2s, "
+                     "start: 'true'}\n"))
+    done = squall("fidelity", str(path), "--out", str(tmp_path / "fid"))
+    assert done.returncode == 2
+    assert "runs a command: the simulator cannot know what it does" in done.stderr
+    assert not (tmp_path / "fid").exists()
