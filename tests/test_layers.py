@@ -17,7 +17,7 @@ LAYERS: list[tuple[str, int]] = [
     ("harness", 0), ("faults", 0),  # core: units, distributions, specs, policies, calls
     ("harness.records", 1),
     ("harness.scoring", 2),
-    ("harness.judging", 3), ("harness.compare", 3),
+    ("harness.judging", 3), ("harness.compare", 3), ("harness.fidelity", 3),
     ("harness.engines", 4), ("harness.sim", 4), ("harness.execution", 4),
     ("harness.parallel", 4), ("harness.live", 4), ("sut_adapters", 4),
     # the Chaos Toolkit extension reads runs' records and starts runs: an integration

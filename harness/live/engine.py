@@ -41,6 +41,7 @@ from harness.live.target import Target, TargetError, fault_problems, open_target
 from harness.outcomes import ErrorKind, Outcome, RunStatus, outcome_of
 from harness.records.writer import RunWriter
 from harness.scenario.model import Scenario
+from harness.scoring.cost import compute_cost, lifetimes
 
 __all__ = ["LiveEngine", "LiveRunError"]
 
@@ -120,6 +121,9 @@ class _Run:
         self.reason: str | None = None
         self.driver_end: dict[str, Any] = {}
         self.spans = scenario.records.spans
+        #: for the timeseries' cumulative cost: answers' cost so far, replica lifetimes
+        self.answered_usd = 0.0
+        self.replica_events: list[dict[str, Any]] = []
 
     # --- time --------------------------------------------------------------------------
 
@@ -137,6 +141,7 @@ class _Run:
             driver = self._start_driver(Path(tmp), drain)
             try:
                 self._loop(driver)
+                self._sample()  # the state the run ends in, every answer counted
             except LiveRunError as exc:  # the records so far are kept: a partial run
                 self.status, self.reason = RunStatus.FAILED, str(exc)
                 print(f"squall: the live run broke off: {exc}", file=sys.stderr, flush=True)
@@ -306,6 +311,7 @@ class _Run:
             for t, type_, fields in ans.events:
                 self.writer.event(t, type_, **fields)
             self.completed += 1
+            self.answered_usd += ans.cost
             self.recent.add(end_s, sent_s, outcome != Outcome.OK.value, latency, lag)
 
     def _dropped(self, rid: int, sent: float | None) -> None:
@@ -335,6 +341,8 @@ class _Run:
         for wall, type_, fields in events:
             at = 0.0 if wall is None else max((wall - self.t0) * self.k, 0.0)
             self.writer.event(at, type_, **fields)
+            if type_ in ("replica_start", "replica_stop"):
+                self.replica_events.append({"type": type_, "t_s": at, **fields})
 
     # --- state -------------------------------------------------------------------------
 
@@ -351,9 +359,12 @@ class _Run:
             self.writer.timeseries.append((t, *row))
         due = int(np.searchsorted(self.times, t, side="right"))
         inflight = max(due - self.completed - self.dropped, 0)  # due, not yet answered
-        self.writer.timeseries.append((t, "system", "requests", None, None, None,
-                                       inflight, 0, None, 0.0))
         self._events(events)
+        compute = compute_cost(lifetimes(self.replica_events, t),
+                               self.scenario.cost.cold_start_usd, 0.0, t)
+        self.writer.timeseries.append((t, "system", "requests", None, None, None,
+                                       inflight, 0, None,
+                                       round(self.answered_usd + compute, 9)))
 
     # --- the driver --------------------------------------------------------------------
 

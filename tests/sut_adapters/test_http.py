@@ -105,6 +105,12 @@ def test_a_run_against_httpbin_records_what_each_answer_says(
     assert (mine["start_s"] - mine["sent_s"]).to_numpy() == pytest.approx(
         np.full(len(mine), 0.001 * K))
     assert (mine["tokens_out"] == 7).all()
+    # the timeseries' cumulative cost grows with the answers, up to their sum
+    ts = read_run(out).timeseries
+    assert ts is not None
+    system = ts[ts["kind"] == "system"].sort_values("t_s")
+    assert system["cost_usd"].is_monotonic_increasing
+    assert system["cost_usd"].iloc[-1] == pytest.approx(req["cost_usd"].sum(), rel=0.05)
 
 
 def test_proxy_faults_become_errors_of_their_kind_in_their_windows(
