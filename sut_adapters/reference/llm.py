@@ -35,7 +35,13 @@ from harness.dists import BlockSampler
 from harness.policies.ratelimit import limiter_for
 from harness.rng import stream
 from harness.scenario.system import Endpoint
-from sut_adapters.reference.server import Server, limit_of, priority_of, timed_out
+from sut_adapters.reference.server import (
+    Server,
+    billed_header,
+    limit_of,
+    priority_of,
+    timed_out,
+)
 from sut_adapters.reference.service import (
     BadRequestError,
     FaultControl,
@@ -162,20 +168,19 @@ def llm_app_routes(app: web.Application, llm: MockLlm) -> None:
                                      ext=ext, malformed=how is ErrorMode.MALFORMED)
             finally:
                 llm.slots.release()
-        if not await llm.serve(whole, limit):
-            return timed_out(queue_s)
+        if not await llm.serve(whole, limit):  # it goes on to its end, and is billed
+            return timed_out(queue_s, billed=(tin, tout, cost) if d is None or d.billed
+                             else None)
         llm.served += 1
         if how is ErrorMode.MALFORMED:  # served to its end, so billed: say so aside
             return web.Response(body=b'{"id": "chatcmpl-malformed", "choices": [{"mess',
                                 content_type="application/json",
-                                headers={USAGE_HEADER: f"{tin},{tout},{cost!r}"})
+                                headers=billed_header(tin, tout, cost))
         return web.json_response(_completion(model, tin, tout, ext))
 
     app.router.add_post("/v1/chat/completions", completions)
 
 
-#: ``prompt,completion,cost`` of a billed answer whose body cannot carry its usage
-USAGE_HEADER = "X-Squall-Usage"
 
 
 def _completion(model: str, tin: int, tout: int, ext: dict[str, Any]) -> dict[str, Any]:

@@ -50,11 +50,24 @@ def limit_of(request: web.Request) -> float:
     return limit
 
 
-def timed_out(queue_s: float = 0.0, extra: dict[str, object] | None = None) -> web.Response:
-    """The answer at the caller's limit: a timeout, with what the trace needs."""
+#: ``prompt,completion,cost`` of a failed answer that is billed all the same (a malformed
+#: one, or work that goes on after its caller gave up), which its body cannot carry
+USAGE_HEADER = "X-Squall-Usage"
+
+
+def billed_header(tin: int, tout: int, cost: float) -> dict[str, str]:
+    return {USAGE_HEADER: f"{tin},{tout},{cost!r}"}
+
+
+def timed_out(queue_s: float = 0.0, extra: dict[str, object] | None = None, *,
+              billed: tuple[int, int, float] | None = None) -> web.Response:
+    """The answer at the caller's limit: a timeout, with what the trace needs — and, for
+    work that goes on to its end without the caller (``billed``), what it will cost, as
+    the simulator bills it."""
     return web.json_response({"error": {"type": "timeout", "message": "the limit passed"},
                               "squall": {"queue_s": round(queue_s, 6), **(extra or {})}},
-                             status=504)
+                             status=504, headers=None if billed is None else
+                             billed_header(*billed))
 
 
 async def hang(request: web.Request, limit: float = math.inf) -> web.StreamResponse:

@@ -10,7 +10,13 @@ from faults.specs import ErrorMode
 from harness.dists import BlockSampler
 from harness.rng import stream
 from harness.scenario.system import Tool
-from sut_adapters.reference.server import Server, limit_of, priority_of, timed_out
+from sut_adapters.reference.server import (
+    Server,
+    billed_header,
+    limit_of,
+    priority_of,
+    timed_out,
+)
 from sut_adapters.reference.service import FaultControl, json_error, make_app
 
 __all__ = ["ToolServer", "tool_app"]
@@ -47,14 +53,16 @@ def tool_app(name: str, spec: Tool, seed: int, token: str) -> tuple[web.Applicat
         how = d.error if d is not None else None
         if how is ErrorMode.TIMEOUT:
             return await tool.hang_in_slot(request, limit)
+        cost = tool.spec.price_per_call if d is None or d.billed else 0.0
         if not await tool.serve(tool.latency(tool._latency()), limit):
-            return timed_out(queue_s)
+            # the call goes on to its end without its caller, and is billed (as simulated)
+            return timed_out(queue_s, billed=(0, 0, cost) if cost else None)
         if how is ErrorMode.ERROR:
             return json_error(500, "error", f"{tool.target} failed (injected)")
-        cost = tool.spec.price_per_call if d is None or d.billed else 0.0
         tool.served += 1
-        if how is ErrorMode.MALFORMED:
-            return web.Response(body=b'{"ok": tru', content_type="application/json")
+        if how is ErrorMode.MALFORMED:  # served, so billed: said aside, as an LLM's is
+            return web.Response(body=b'{"ok": tru', content_type="application/json",
+                                headers=billed_header(0, 0, cost))
         return web.json_response({"ok": True, "squall": {
             "tool": tool.name, "queue_s": round(queue_s, 6), "cost": cost}})
 

@@ -242,3 +242,18 @@ def test_a_service_that_cannot_start_says_why(clean: Service,
     svc = clean
     with pytest.raises(StartError, match="did not start"):
         services("llm", "clash", {"latency": "10ms"}, port=svc.port)  # port in use
+
+
+def test_a_completion_its_caller_gave_up_on_is_billed_in_full(
+        services: Callable[..., Service]) -> None:
+    import time
+
+    svc = services("llm", "slow", {"latency": "400ms",
+                                   "price": {"input_per_token": 1e-6, "output_per_token": 2e-6}})
+    http = Http(svc.url)
+    limit = {"X-Squall-Limit": repr(time.monotonic() + 0.05)}
+    status, headers, raw = chat(http, headers=limit)
+    assert (status, json.loads(raw)["error"]["type"]) == (504, "timeout")
+    tin, tout, cost = headers["X-Squall-Usage"].split(",")
+    assert (int(tin), int(tout)) == (100, 5)  # as the simulator: abandoned work is billed
+    assert float(cost) == pytest.approx(100 * 1e-6 + 5 * 2e-6)

@@ -59,3 +59,20 @@ def test_an_outage_that_hangs_holds_the_call(services: Callable[..., Service]) -
         http.call("POST", "/call", {}, timeout=0.5)
     assert http.json("DELETE", "/_squall/faults/o")[0] == 200
     assert http.call("POST", "/call", {})[0] == 200
+
+
+def test_a_call_its_caller_gave_up_on_is_billed_as_the_simulator_bills_it(
+        services: Callable[..., Service]) -> None:
+    import time
+
+    svc = services("tool", "slow", {"latency": "300ms", "price_per_call": 0.002})
+    http = Http(svc.url, "test-token")
+    limit = {"X-Squall-Limit": repr(time.monotonic() + 0.05)}
+    status, headers, raw = http.call("POST", "/call", {}, headers=limit)
+    assert (status, json.loads(raw)["error"]["type"]) == (504, "timeout")
+    assert headers["X-Squall-Usage"] == "0,0,0.002"  # the work goes on: it costs
+    http.json("PUT", "/_squall/faults/m", {"target": "tool.slow",
+                                          "fault": {"kind": "error", "as": "malformed"}})
+    status, headers, _ = http.call("POST", "/call", {})
+    assert (status, headers["X-Squall-Usage"]) == (200, "0,0,0.002")  # served: billed
+    http.json("DELETE", "/_squall/faults/m")
