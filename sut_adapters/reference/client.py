@@ -178,12 +178,13 @@ async def call_json(pool: HttpPool, url: str, body: dict[str, Any], *,
     except (UnicodeDecodeError, json.JSONDecodeError):
         data = None
     late = grace > 0 and time.monotonic() > limit
+    billed = _billed(headers)  # a failure billed all the same: malformed, or abandoned work
     if not isinstance(data, dict):
         bad = ErrorKind.MALFORMED if 200 <= status < 300 else ErrorKind.ERROR
         return Answer(ErrorKind.TIMEOUT.value if late else bad.value, status=status,
-                      billed=_billed(headers))
+                      billed=billed)
     if late:  # the caller's budget ran out while the answer was on its way
-        return Answer(ErrorKind.TIMEOUT.value, data, None, status)
+        return Answer(ErrorKind.TIMEOUT.value, data, None, status, billed=billed)
     if 200 <= status < 300:
         return Answer(None, data, status=status)
     said = data.get("error", {}).get("type") if isinstance(data.get("error"), dict) else None
@@ -193,7 +194,7 @@ async def call_json(pool: HttpPool, url: str, body: dict[str, Any], *,
         kind = said
     else:
         kind = ErrorKind.ERROR.value
-    return Answer(kind, data, retry_after, status)
+    return Answer(kind, data, retry_after, status, billed=billed)
 
 
 async def cut_call(mode: CutMode, limit: float) -> str:

@@ -147,3 +147,16 @@ def test_a_dead_endpoint_is_unavailable_and_the_fallback_takes_over(
     assert status == 200
     llm = [(s["component"], s["error"]) for s in body["squall"]["spans"] if s["kind"] == "llm"]
     assert llm == [("big", "unavailable"), ("small", None)]  # not retried: not on its list
+
+
+def test_an_llm_call_cut_off_by_the_limit_is_billed_in_the_trace(
+        system: dict[str, Service]) -> None:
+    # service time 100 ms, then the big LLM takes 100 ms: a 150 ms limit cuts it halfway;
+    # the LLM serves it to its end all the same, so it is billed, as the simulator bills it
+    status, body, _ = invoke(system["worker"], within=0.15)
+    assert (status, body["error"]["type"]) == (502, "timeout")
+    llm = [s for s in body["squall"]["spans"] if s["kind"] == "llm"]
+    assert [(s["component"], s["error"]) for s in llm] == [("big", "timeout")]
+    assert (llm[0]["tokens_in"], llm[0]["tokens_out"]) == (30, 5)
+    assert llm[0]["cost"] == pytest.approx(30 * 1e-6 + 5 * 1e-5)
+    assert body["squall"]["cost"] == pytest.approx(llm[0]["cost"])
