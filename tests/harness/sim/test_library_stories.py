@@ -37,7 +37,7 @@ STORIES = [(p, s) for p in library() if (s := story(p)) is not None]
 def test_the_library_tells_its_stories() -> None:
     names = {p.stem for p, _ in STORIES}
     assert {"ecommerce-peak", "month-end-close", "telecom-diagnostics", "hr-delegation",
-            "doc-bursts"} <= names
+            "doc-bursts", "healthcare-triage"} <= names
 
 
 @pytest.mark.parametrize(("path", "fix"), STORIES, ids=lambda v: getattr(v, "stem", ""))
