@@ -4,32 +4,17 @@ it fails its gates as shipped and passes them with the change."""
 
 from __future__ import annotations
 
-import re
-import shlex
+import json
 from pathlib import Path
 
 import pytest
 
 from harness.execution import execute
 from harness.scenario import load_scenario
+from reports.render import render_report
 from tests.conftest import library
-
-#: ``#   squall run scenarios/NAME.yaml …`` and the ``--set`` lines under it
-_BLOCK = re.compile(r"^#\s+squall run scenarios/(?P<file>[\w-]+\.yaml)[^\n]*\n"
-                    r"(?P<sets>(?:#\s+--set [^\n]+\n)+)", re.MULTILINE)
-
-
-def story(path: Path) -> list[str] | None:
-    """The ``--set`` overrides of the fix a scenario's comment gives, or None."""
-    m = _BLOCK.search(path.read_text())
-    if m is None or m.group("file") != path.name:
-        return None
-    overrides = []
-    for line in m.group("sets").splitlines():
-        words = shlex.split(line.lstrip("#").strip().rstrip("\\").strip())
-        overrides += [w for i, w in enumerate(words) if i and words[i - 1] == "--set"]
-    return overrides
-
+from tests.harness.sim.stories import story
+from tests.harness.sim.test_library_runs import check_summary
 
 STORIES = [(p, s) for p in library() if (s := story(p)) is not None]
 
@@ -37,14 +22,16 @@ STORIES = [(p, s) for p in library() if (s := story(p)) is not None]
 def test_the_library_tells_its_stories() -> None:
     names = {p.stem for p, _ in STORIES}
     assert {"ecommerce-peak", "month-end-close", "telecom-diagnostics", "hr-delegation",
-            "doc-bursts", "healthcare-triage"} <= names
+            "doc-bursts", "healthcare-triage", "diurnal-day"} <= names
 
 
 @pytest.mark.parametrize(("path", "fix"), STORIES, ids=lambda v: getattr(v, "stem", ""))
 def test_a_story_fails_as_shipped_and_passes_with_its_one_change(
         path: Path, fix: list[str], tmp_path: Path) -> None:
     shipped = execute(load_scenario(path), mode="sim", out=tmp_path / "shipped",
-                      source_dir=path.parent, progress=False)
+                      source_dir=path.parent, progress=False, report=render_report)
+    check_summary(path, json.loads((tmp_path / "shipped" / "summary.json").read_text()),
+                  tmp_path / "shipped")
     assert shipped.verdict.value == "fail", [g.name for g in shipped.gates if not g.passed]
     fixed = execute(load_scenario(path, fix), mode="sim", out=tmp_path / "fixed",
                     source_dir=path.parent, overrides=fix, progress=False)
