@@ -62,7 +62,11 @@ def started(cmd: Sequence[str], *, within: float = 30.0, cwd: Path | None = None
                                          f"{output}")
                 time.sleep(0.05)
             yield Started(proc, m.group(0 if ready is None else 1), output.splitlines())
-        finally:
+        finally:  # SIGTERM first (a server cleans up after itself), then SIGKILL
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
             with suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
