@@ -63,9 +63,10 @@ def versions() -> dict[str, str]:
     return out
 
 
-def default_out_dir(scenario: Scenario) -> Path:
+def default_out_dir(scenario: Scenario, kind: str = "") -> Path:
+    """``runs/NAME[-KIND]-TIMESTAMP``, a new directory name (``-2``, ``-3`` … if taken)."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{scenario.name}-{stamp}"
+    base = Path("runs") / f"{scenario.name}{'-' + kind if kind else ''}-{stamp}"
     path, n = base, 1
     while path.exists():
         n += 1

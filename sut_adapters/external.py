@@ -30,21 +30,18 @@ from faults.proxy.mapping import toxics_for
 from faults.specs import CommandFault, FaultSpec, FaultSpecBase, Target, TargetKind
 from harness.errors import InputError
 from harness.hosts import is_loopback
-from harness.live.target import Answer, TargetError
+from harness.live.target import Answer, TargetError, transport_kind
 from harness.outcomes import ErrorKind
 from harness.scenario.model import Scenario
-from harness.scenario.target import HttpTarget, OpenAiTarget, ProxySpec
+from harness.scenario.target import VARIABLES, HttpTarget, OpenAiTarget, ProxySpec
 from harness.spec import Spec
 
 __all__ = ["ExternalTarget", "ProxyFaults", "bodies", "cannot_apply", "check_host",
-           "status_kind", "target_spec", "transport_kind"]
+           "status_kind", "target_spec"]
 
 CONTROL_TIMEOUT_S = 10.0
 PROXY_START_S = 30.0
 _FAULT = TypeAdapter(FaultSpec)
-#: What the driver's transport failures mean for a system reached over HTTP.
-_TRANSPORT = {"refused": ErrorKind.UNAVAILABLE.value, "reset": ErrorKind.CRASH.value,
-              "timeout": ErrorKind.TIMEOUT.value}
 
 
 def target_spec(scenario: Scenario, kind: type[Spec], url: str | None) -> Any:
@@ -78,10 +75,6 @@ def check_host(url: str, allow_hosts: list[str], where: str) -> None:
                          f"--allow-host {host}) to drive it", source=where)
 
 
-def transport_kind(transport: str | None) -> str:
-    return _TRANSPORT.get(transport or "", ErrorKind.ERROR.value)
-
-
 def status_kind(status: int) -> str:
     """The error kind an HTTP status means."""
     if status == 429:
@@ -97,7 +90,7 @@ def status_kind(status: int) -> str:
 
 # --- request bodies ----------------------------------------------------------------------
 
-_VAR = re.compile(r"\{\{\s*(workflow|priority|request_id|payload)\s*\}\}")
+_VAR = re.compile(r"\{\{\s*(" + "|".join(VARIABLES) + r")\s*\}\}")
 _MARKS = {"workflow": "\x00W\x00", "priority": "\x00P\x00", "request_id": "\x00I\x00"}
 _NUMBER = "\x00N\x00"  #: the request id as a JSON number
 _FORMATS = {"\\u0000W\\u0000": "%(workflow)s", "\\u0000P\\u0000": "%(priority)s",

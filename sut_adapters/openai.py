@@ -83,9 +83,6 @@ class OpenAiAdapter(ExternalTarget):
                        headers=dict(spec.headers), stream=spec.stream,
                        timeout_s=self.timeout_s)
 
-    def _cost(self, tin: int, tout: int) -> float:
-        return tin * self.price.input_per_token + tout * self.price.output_per_token
-
     def answer(self, status: int, body: bytes | None, transport: str | None,
                t0: float, k: float, *, sent: float | None = None,
                marks: list[tuple[int, float]] | None = None) -> Answer:
@@ -108,7 +105,7 @@ class OpenAiAdapter(ExternalTarget):
             return Answer(error=ErrorKind.MALFORMED.value, attempts=1, steps=1)
         tin, tout = usage
         return Answer(attempts=1, steps=1, tokens_in=tin, tokens_out=tout,
-                      cost=self._cost(tin, tout))
+                      cost=self.price.of(tin, tout))
 
     def _streamed(self, body: bytes, marks: list[tuple[int, float]], transport: str | None,
                   sent: float | None, k: float) -> Answer:
@@ -138,7 +135,7 @@ class OpenAiAdapter(ExternalTarget):
         if error is None and (transport is not None or not done):
             error = ErrorKind.TRUNCATED.value
         ans = Answer(error=error, attempts=1, steps=1, tokens_in=tin, tokens_out=tout,
-                     cost=self._cost(tin, tout))
+                     cost=self.price.of(tin, tout))
         if first is not None and sent is not None:
             ans.ttft_s = (first - sent) * k
             if tout > 1 and last is not None:

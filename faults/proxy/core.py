@@ -190,7 +190,6 @@ class Proxy:
     def remove(self, name: str) -> None:
         toxic = self.toxic(name)
         del self.toxics[name]
-        toxic.removed = True
         event = self.gone.pop(id(toxic), None)
         if event is not None:
             event.set()
@@ -306,7 +305,8 @@ class Proxy:
                        stream: Stream, arrived: float) -> bool:
         """Pass ``data`` through the stream's TCP toxics and write it; False: closed."""
         chunks = [data]
-        for toxic in self._active(stream, conn, http=False):
+        active = self._active(stream, conn, http=False)
+        for toxic in active:
             kind = toxic.type
             if kind == "latency":
                 jitter = toxic.attr("jitter")
@@ -334,8 +334,7 @@ class Proxy:
                     return False
             elif kind == "slicer":
                 chunks = self._slices(b"".join(chunks), toxic)
-        gap = next((t.attr("delay") for t in self._active(stream, conn, http=False)
-                    if t.type == "slicer"), 0) / 1e6
+        gap = next((t.attr("delay") for t in active if t.type == "slicer"), 0) / 1e6
         for i, chunk in enumerate(chunks):
             if i and gap:
                 await asyncio.sleep(gap)

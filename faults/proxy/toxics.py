@@ -117,7 +117,6 @@ class Toxic:
         self.toxicity, self.attributes = toxicity, attributes
         self.lease_s = lease_s  #: Squall's extension: removed when a lease lapses
         self.expires: float | None = None
-        self.removed = False  #: set when taken off its proxy (a held timeout lets go)
 
     @property
     def http(self) -> bool:

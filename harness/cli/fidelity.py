@@ -40,8 +40,7 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     problems = fault_problems(scenario, str(args.file))
     if problems:
         raise InputError(problems)
-    out: Path = args.out or default_out_dir(scenario).with_name(
-        default_out_dir(scenario).name.replace(scenario.name, f"{scenario.name}-fidelity", 1))
+    out: Path = args.out or default_out_dir(scenario, "fidelity")
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise InputError("already holds a comparison: pass --overwrite to replace it",
                          source=str(out))

@@ -18,15 +18,26 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.errors import InputError, Problem
+from harness.outcomes import ErrorKind
 
 if TYPE_CHECKING:
     from harness.scenario.model import Scenario
 
 __all__ = ["Answer", "Request", "Target", "TargetError", "fault_problems", "open_target",
-           "register_target"]
+           "register_target", "transport_kind"]
 
 #: A span row without its request id, as :data:`harness.records.schema.SPANS` orders it.
 SpanRow = tuple[Any, ...]
+
+
+#: What the driver's transport failures mean, as the simulator names them.
+_TRANSPORT = {"refused": ErrorKind.UNAVAILABLE.value, "reset": ErrorKind.CRASH.value,
+              "timeout": ErrorKind.TIMEOUT.value}
+
+
+def transport_kind(transport: str | None) -> str:
+    """The error kind of a request that got no response (``transport`` says why)."""
+    return _TRANSPORT.get(transport or "", ErrorKind.ERROR.value)
 
 
 class TargetError(Exception):

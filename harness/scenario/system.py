@@ -96,6 +96,10 @@ class Price(Spec):
     input_per_token: NonNegFloat = 0.0
     output_per_token: NonNegFloat = 0.0
 
+    def of(self, tokens_in: int, tokens_out: int) -> float:
+        """USD for a call of so many tokens."""
+        return tokens_in * self.input_per_token + tokens_out * self.output_per_token
+
 
 class Endpoint(Spec):
     """An LLM endpoint. Latency is ``ttft + per_token × (output tokens − 1)`` (aiperf's

@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from faults.specs import FaultSpecBase, ToxicFault
 from harness.errors import InputError
-from harness.live.target import Answer, Request, TargetError
+from harness.live.target import Answer, Request, TargetError, transport_kind
 from harness.outcomes import ErrorKind
 from harness.scenario.model import Scenario
 from harness.scenario.timescale import time_scaled
@@ -37,8 +37,6 @@ __all__ = ["ReferenceTarget", "cannot_apply", "open_reference"]
 
 _KINDS = {k.value for k in ErrorKind}
 #: The driver's transport failures, as the simulator names them.
-_TRANSPORT = {"refused": ErrorKind.UNAVAILABLE.value, "reset": ErrorKind.CRASH.value,
-              "timeout": ErrorKind.TIMEOUT.value}
 CONTROL_TIMEOUT_S = 10.0  #: a control call that takes longer is a broken system
 STOP_GRACE_S = 20.0  #: how long the supervisor may take to stop everything
 
@@ -140,7 +138,7 @@ class ReferenceTarget:
                t0: float, k: float, *, sent: float | None = None,
                marks: list[tuple[int, float]] | None = None) -> Answer:
         if status == 0 or transport is not None:
-            return Answer(error=_TRANSPORT.get(transport or "", ErrorKind.ERROR.value))
+            return Answer(error=transport_kind(transport))
         try:
             data = json.loads(body or b"")
         except ValueError:

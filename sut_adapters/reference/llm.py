@@ -87,7 +87,7 @@ class MockLlm(Server):
         return self.latency(first), self.latency(whole)
 
     def price(self, tin: int, tout: int) -> float:
-        return tin * self.spec.price.input_per_token + tout * self.spec.price.output_per_token
+        return self.spec.price.of(tin, tout)
 
 
 def _tokens_in(body: dict[str, Any]) -> int:
