@@ -328,7 +328,7 @@ class SimAgent:
                 if service > 0:
                     yield env.timeout(service)
             else:
-                return (yield from hold(env, None, service, deadline, req))
+                return (yield from hold(env, None, service, deadline, req, own=True))
             if how is ErrorMode.ERROR:
                 return ERROR
         for llm in self.llm:

@@ -66,11 +66,15 @@ def _abandon(waiter: Waiter) -> None:
 
 
 def hold(env: simpy.Environment, station: Station | None, duration: float, deadline: float,
-         req: Req) -> Gen:
+         req: Req, *, own: bool = False) -> Gen:
     """Serve for ``duration`` holding a slot of ``station``, or give up at ``deadline``.
 
     Returns None when done (the slot is released) or ``timeout`` (the slot is released
-    when the abandoned work would have finished).
+    when the abandoned work would have finished). Work abandoned by its caller goes on
+    where it runs, and only there: an agent's ``own`` work keeps the agent's replica busy
+    (``req.busy_until``); an LLM or tool call it gave up on keeps the endpoint's or the
+    tool's slot, not the agent's (the agent answers its caller at the deadline, as the
+    reference system's agents do).
     """
     end = env.now + duration
     if end > deadline:
@@ -82,7 +86,8 @@ def hold(env: simpy.Environment, station: Station | None, duration: float, deadl
             raise
         if station is not None:
             station.release_at(end)
-        req.busy_until = max(req.busy_until, end)
+        if own:
+            req.busy_until = max(req.busy_until, end)
         return TIMEOUT
     try:
         yield env.timeout(duration)

@@ -299,3 +299,33 @@ def test_abandoned_work_stays_busy_so_utilization_and_the_autoscaler_see_it(
     assert agent["busy"].mean() == pytest.approx(3.0, abs=0.2)  # λ × S
     assert agent["replicas"].min() >= 6  # 3 busy / 50% target
     assert agent["busy"].max() <= agent["ready"].min()
+
+
+def test_an_abandoned_llm_call_holds_the_endpoint_not_the_agent(
+        engine: EngineUnderTest) -> None:
+    # The agent's 1 s timeout cuts each 3 s LLM call: the endpoint serves it to its end
+    # (three of its slots busy on average, by Little's law), but the agent answers at the
+    # deadline and its one slot is free again — it does not wait on work it gave up.
+    s = scenario("""
+        name: abandon-downstream
+        seed: 1
+        duration: 2m
+        system:
+          endpoints: {slow: {latency: 3s, concurrency: 8}}
+          agents:
+            w: {replicas: 1, concurrency: 1, llm: {endpoint: slow, timeout: 1s}}
+          workflows: {only: {steps: [w]}}
+        demand: {curve: {constant: 0.5}, arrivals: deterministic}
+        sla: {objective: 5s}
+    """)
+    run = engine.run(s)
+    req = requests(run)
+    assert (req["outcome"] == "timeout").all()
+    # one call every 2 s through a single slot: none waits for the last one's LLM call
+    assert req["latency_s"].max() == engine.about(1.0, slack=0.1)
+    ts = timeseries(run)
+    late = ts["t_s"] >= 30
+    endpoint = ts[late & (ts["kind"] == "endpoint")]
+    assert endpoint["busy"].mean() == pytest.approx(1.5, abs=0.3)  # λ × 3 s
+    agent = ts[late & (ts["kind"] == "agent")]
+    assert agent["busy"].mean() < 0.75  # busy 1 s of every 2, not the LLM's 3
