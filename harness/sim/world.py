@@ -105,7 +105,7 @@ class World:
              tin: int = 0, tout: int = 0, cost: float = 0.0) -> None:
         if self.spans_on:
             self._span((rid, kind, component, caller, replica, attempt, start, self.env.now,
-                        queue_s, error, fallback, tin, tout, cost))
+                        queue_s, error, fallback, tin, tout, cost, None))
 
     def event(self, type_: str, /, **fields: Any) -> None:
         self.writer.event(self.env.now, type_, **fields)

@@ -226,16 +226,17 @@ class AgentReplica(Server):
         work.spans.append(_span(kind, call.target.name, self.name, call.number, start=start,
                                 end=time.monotonic(), error=answer.error,
                                 fallback=call.fallback, queue_s=float(ext.get("queue_s", 0.0)),
-                                tin=tin, tout=tout, cost=cost))
+                                tin=tin, tout=tout, cost=cost, served_s=answer.served_s))
 
 
 def _span(kind: str, component: str, caller: str, attempt: int, *, start: float, end: float,
           error: str | None, fallback: bool, queue_s: float = 0.0, tin: int = 0,
-          tout: int = 0, cost: float = 0.0, replica: int = -1) -> dict[str, Any]:
+          tout: int = 0, cost: float = 0.0, replica: int = -1,
+          served_s: float | None = None) -> dict[str, Any]:
     return {"kind": kind, "component": component, "caller": caller, "replica": replica,
             "attempt": attempt, "start": start, "end": end, "queue_s": queue_s,
             "error": error, "fallback": fallback, "tokens_in": tin, "tokens_out": tout,
-            "cost": cost}
+            "cost": cost, "served_s": served_s}
 
 
 def _limit_of(body: dict[str, Any]) -> float:

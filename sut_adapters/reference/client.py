@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,24 @@ class Answer:
     status: int = 0
     #: (tokens in, tokens out, cost) of a failed call that was billed all the same
     billed: tuple[int, int, float] | None = None
+    served_s: float | None = None  #: the callee's own time on the call (its Server-Timing)
+
+
+def _served(headers: dict[str, str]) -> float | None:
+    """``app;dur=12.5`` (milliseconds, as the W3C Server-Timing header gives them)."""
+    for metric in (headers.get("server-timing") or "").split(","):
+        name, _, params = metric.strip().partition(";")
+        if name.strip() != "app":
+            continue
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "dur":
+                try:
+                    ms = float(value)
+                except ValueError:
+                    return None
+                return ms / 1000 if math.isfinite(ms) and ms >= 0 else None
+    return None
 
 
 def _billed(headers: dict[str, str]) -> tuple[int, int, float] | None:
@@ -178,15 +197,17 @@ async def call_json(pool: HttpPool, url: str, body: dict[str, Any], *,
     except (UnicodeDecodeError, json.JSONDecodeError):
         data = None
     late = grace > 0 and time.monotonic() > limit
-    billed = _billed(headers)  # a failure billed all the same: malformed, or abandoned work
+    # a failure billed all the same (malformed, or abandoned work) says so in a header
+    billed, served = _billed(headers), _served(headers)
     if not isinstance(data, dict):
         bad = ErrorKind.MALFORMED if 200 <= status < 300 else ErrorKind.ERROR
         return Answer(ErrorKind.TIMEOUT.value if late else bad.value, status=status,
-                      billed=billed)
+                      billed=billed, served_s=served)
     if late:  # the caller's budget ran out while the answer was on its way
-        return Answer(ErrorKind.TIMEOUT.value, data, None, status, billed=billed)
+        return Answer(ErrorKind.TIMEOUT.value, data, None, status, billed=billed,
+                      served_s=served)
     if 200 <= status < 300:
-        return Answer(None, data, status=status)
+        return Answer(None, data, status=status, served_s=served)
     said = data.get("error", {}).get("type") if isinstance(data.get("error"), dict) else None
     if status == 429:
         kind = ErrorKind.RATE_LIMITED.value
@@ -194,7 +215,7 @@ async def call_json(pool: HttpPool, url: str, body: dict[str, Any], *,
         kind = said
     else:
         kind = ErrorKind.ERROR.value
-    return Answer(kind, data, retry_after, status, billed=billed)
+    return Answer(kind, data, retry_after, status, billed=billed, served_s=served)
 
 
 async def cut_call(mode: CutMode, limit: float) -> str:

@@ -258,7 +258,8 @@ class Orchestrator:
             agent.balancer.observe(index, end - start, end)
         req.spans.append(_agent_span(call, int(work.get("replica", index)), start=start,
                                      end=end, error=answer.error,
-                                     queue_s=waited + float(work.get("queue_s", 0.0))))
+                                     queue_s=waited + float(work.get("queue_s", 0.0)),
+                                     served_s=answer.served_s))
         req.spans.extend(work.get("spans", []))
         req.events.extend(work.get("events", []))
         req.tin += int(work.get("tokens_in", 0))
@@ -303,11 +304,11 @@ async def _queue(slots: Slots, priority: int, limit: float) -> str | None:
 
 
 def _agent_span(call: Call, replica: int, *, start: float, end: float, error: str | None,
-                queue_s: float = 0.0) -> dict[str, Any]:
+                queue_s: float = 0.0, served_s: float | None = None) -> dict[str, Any]:
     return {"kind": "agent", "component": call.target.name, "caller": ORCHESTRATOR,
             "replica": replica, "attempt": call.number, "start": start, "end": end,
             "queue_s": queue_s, "error": error, "fallback": call.fallback, "tokens_in": 0,
-            "tokens_out": 0, "cost": 0.0}
+            "tokens_out": 0, "cost": 0.0, "served_s": served_s}
 
 
 _PRIORITY = {p.value: i for i, p in enumerate(PRIORITIES)}

@@ -131,6 +131,20 @@ LOG = logging.getLogger("squall.reference")
 
 
 @web.middleware
+async def _timing(request: web.Request,
+                  handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                  ) -> web.StreamResponse:
+    """``Server-Timing: app;dur=MS``: the service's own time on the call, so its caller
+    can tell the hop's overhead from the work (a stream's headers leave before it ends:
+    it goes without)."""
+    start = time.monotonic()
+    response = await handler(request)
+    if not response.prepared:
+        response.headers["Server-Timing"] = f"app;dur={1000 * (time.monotonic() - start):.3f}"
+    return response
+
+
+@web.middleware
 async def _errors(request: web.Request,
                   handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                   ) -> web.StreamResponse:
@@ -328,7 +342,7 @@ def parse_fault(body: dict[str, Any]) -> tuple[str, FaultSpecBase, float]:
 
 def make_app(name: str, token: str, control: FaultControl | None = None) -> web.Application:
     """An application with JSON errors, health, and (with ``control``) the fault API."""
-    app = web.Application(middlewares=[_errors], client_max_size=1 << 20)
+    app = web.Application(middlewares=[_timing, _errors], client_max_size=1 << 20)
 
     def authorized(request: web.Request) -> None:
         authorize(request, token)
