@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: test demo bench lint clean report-screenshot browser conformance-live
+.PHONY: test demo bench lint clean report-screenshot browser conformance-live fidelity
 
 # `make report-screenshot DIR=runs/x` or `make report-screenshot runs/x`
 ifeq (report-screenshot,$(firstword $(MAKECMDGOALS)))
@@ -53,6 +53,13 @@ CONFORMANCE_SCALE ?= 10
 conformance-live: $(VENV)/.stamp-test
 	SQUALL_CONFORMANCE_LIVE=1 SQUALL_CONFORMANCE_SCALE=$(CONFORMANCE_SCALE) \
 	  $(BIN)/python -m pytest -q --durations=10 tests/conformance -k live $(PYTEST_ARGS)
+
+# Sim-vs-live fidelity of the scenario library after calibration: per scenario a pilot live
+# run, `squall calibrate` on it, then `squall fidelity --twin` on other arrivals (about an
+# hour on two cores; SCENARIOS="telecom-diagnostics mmc" picks some). Writes
+# runs/fidelity/table.md, the README's table.
+fidelity: $(VENV)/.stamp-test
+	$(BIN)/python benchmarks/fidelity_library.py
 
 demo: $(VENV)/.stamp-test
 	$(BIN)/python -m harness.cli.demo

@@ -19,13 +19,20 @@ check                  figure                                      default toler
 A figure neither run has is left out; one that only one run has fails (one engine saw
 something the other did not). A live run that is not complete, or whose load generator
 fell behind, makes the comparison inconclusive: its figures do not describe the system.
+
+Some figures are ill-conditioned: a recovery time is the first moment after which the SLI
+stays compliant for several windows, so when the SLI hovers near its objective, a small
+difference moves it by whole minutes — in either engine. With replications (the twin run
+again on other arrivals) each check also carries the twin's own range of the figure, and
+says whether the live figure falls inside it: a gap the twin's own variability explains
+is not evidence against the twin. The verdict stays the tolerance's.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +107,17 @@ class Check:
     tolerance: Tolerance
     gap: float | None = None  #: how far apart (default |live − sim|)
     note: str = ""
+    #: the twin's own range of this figure over replications on other arrivals (min, max),
+    #: None without replications; a recovery the twin never made counts as +inf
+    spread: tuple[float, float] | None = None
+
+    @property
+    def within_spread(self) -> bool | None:
+        """Is the live figure one the twin itself produces on other arrivals?"""
+        if self.spread is None or self.live is None:
+            return None
+        lo, hi = self.spread
+        return lo - 1e-12 <= self.live <= hi + 1e-12
 
     @property
     def difference(self) -> float | None:
@@ -125,9 +143,14 @@ class Check:
         return diff <= self.tolerance.bound(self.sim) + 1e-12
 
     def to_json(self) -> dict[str, Any]:
-        return {"check": self.name, "sim": self.sim, "live": self.live,
-                "difference": self.difference, "relative": self.relative,
-                "tolerance": str(self.tolerance), "passed": self.passed, "note": self.note}
+        out = {"check": self.name, "sim": self.sim, "live": self.live,
+               "difference": self.difference, "relative": self.relative,
+               "tolerance": str(self.tolerance), "passed": self.passed, "note": self.note}
+        if self.spread is not None:
+            lo, hi = self.spread
+            out["twin_range"] = [lo, None if math.isinf(hi) else hi]
+            out["within_twin_range"] = self.within_spread
+        return out
 
 
 @dataclass
@@ -187,10 +210,40 @@ def _ready(run: RunData, step: float, duration: float) -> dict[str, np.ndarray]:
     return out
 
 
+def figures(run_dir: Path, summary: Summary) -> dict[str, float | None]:
+    """The figures of a run that replications can spread: latency, attainment, error
+    shares, recovery (None: never recovered) and cost."""
+    out: dict[str, float | None] = {f"latency.{q}": getattr(summary.latency_s, q)
+                                    for q in ("p50", "p95", "p99")}
+    out["attainment"] = summary.sla.attainment
+    for kind, share in _error_shares(read_run(run_dir).requests).items():
+        out[f"errors.{kind}"] = share
+    for fault, value in _recovery(summary).items():
+        out[f"recovery.{fault}"] = value
+    out["cost.total_usd"] = summary.cost.total_usd
+    return out
+
+
+def _spreads(replicas: Sequence[tuple[Path, Summary]]) -> dict[str, tuple[float, float]]:
+    seen: dict[str, list[float]] = {}
+    for run_dir, summary in replicas:
+        for name, value in figures(run_dir, summary).items():
+            seen.setdefault(name, []).append(math.inf if value is None else value)
+    out = {}
+    for name, values in seen.items():
+        if name.startswith("errors."):  # a kind a replication never saw: a share of 0
+            values += [0.0] * (len(replicas) - len(values))
+        out[name] = (min(values), max(values))
+    return out
+
+
 def judge_fidelity(sim_dir: Path, live_dir: Path, sim: Summary, live: Summary, *,
                    step: float, duration: float,
-                   tolerances: Mapping[str, Tolerance] | None = None) -> Fidelity:
-    """Compare the simulated run in ``sim_dir`` with the live one in ``live_dir``."""
+                   tolerances: Mapping[str, Tolerance] | None = None,
+                   replicas: Sequence[tuple[Path, Summary]] = ()) -> Fidelity:
+    """Compare the simulated run in ``sim_dir`` with the live one in ``live_dir``.
+    ``replicas``: the twin's runs on other arrivals (with ``sim``'s own), whose range
+    says how much of a gap the twin's own variability explains."""
     tol = dict(tolerances or {})
     checks = []
     for q in ("p50", "p95", "p99"):
@@ -230,6 +283,10 @@ def judge_fidelity(sim_dir: Path, live_dir: Path, sim: Summary, live: Summary, *
                             note="mean gap over the run's samples"))
     checks.append(Check("cost.total_usd", sim.cost.total_usd, live.cost.total_usd,
                         _tolerance("cost.total_usd", tol)))
+    if replicas:
+        spreads = _spreads(replicas)
+        checks = [replace(c, spread=spreads.get(c.name)) if c.name in spreads else c
+                  for c in checks]
     doubts = list(live.doubts) + list(live.missing)
     if live.stopped_by:
         doubts.append(f"the live run was stopped by {live.stopped_by}")

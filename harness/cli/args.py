@@ -195,6 +195,28 @@ def _reference_parser(sub: Any) -> None:
     _mock_llm_parser(sub)
     _chaos_parser(sub)
     _fidelity_parser(sub)
+    _calibrate_parser(sub)
+
+
+def _calibrate_parser(sub: Any) -> None:
+    c = sub.add_parser("calibrate", help="fit the system model's distributions to a run's "
+                                         "spans or to OpenTelemetry traces (OTLP JSON)")
+    c.add_argument("source", type=Path, metavar="RUN_DIR|TRACES.json",
+                   help="a run directory (a live run's, usually) or an OTLP JSON export")
+    c.add_argument("-o", "--output", type=Path, metavar="FILE",
+                   help="the calibrated scenario (default NAME.calibrated.yaml)")
+    c.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    c.add_argument("--scenario", type=Path, metavar="FILE",
+                   help="the scenario to calibrate (default: the run's own; for OTLP "
+                        "traces, one built from them)")
+    c.add_argument("--mapping", type=Path, metavar="FILE",
+                   help="OTLP only: rules naming spans as agents, endpoints and tools")
+    c.add_argument("--min-samples", type=_positive_int, default=30, metavar="N",
+                   help="fit a distribution from at least N observations (default 30)")
+    c.add_argument("--include-faults", action="store_true",
+                   help="fit from spans during faults too (default: left out)")
+    c.add_argument("--json", type=Path, metavar="FILE", help="write the fits as JSON")
+    _add_set(c)
 
 
 def _fidelity_parser(sub: Any) -> None:
@@ -212,6 +234,12 @@ def _fidelity_parser(sub: Any) -> None:
                    metavar="NAME=VALUE",
                    help="e.g. latency.p95=15%%, attainment=0.03, recovery=20%%,5s, "
                         "errors=0.01, replicas=10%%,0.5, cost.total_usd=5%% (repeatable)")
+    f.add_argument("--twin", type=Path, metavar="FILE",
+                   help="simulate this scenario's system model instead (a calibrated one, "
+                        "from squall calibrate): demand, faults and gates stay FILE's")
+    f.add_argument("--replications", type=_positive_int, default=1, metavar="R",
+                   help="also simulate the twin on R−1 other seeds: each figure gets the "
+                        "twin's own range, and whether the live figure falls inside it")
     f.add_argument("--no-report", action="store_true", help="skip fidelity.html")
     _add_set(f)
 

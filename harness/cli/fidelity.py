@@ -6,13 +6,38 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.cli.live import fault_problems
 from harness.cli.loading import load_scenario_args
 from harness.cli.show import EXIT
 from harness.errors import InputError
 
-__all__ = ["cmd_fidelity"]
+if TYPE_CHECKING:
+    from harness.scenario.model import Scenario
+
+__all__ = ["cmd_fidelity", "with_twin"]
+
+
+def with_twin(scenario: Scenario, args: argparse.Namespace) -> Scenario:
+    """``scenario`` with the system model of ``args.twin`` (a calibrated scenario): the
+    simulator runs the twin; demand, faults, SLA and gates stay the scenario's."""
+    from harness.scenario.loader import load_scenario
+
+    twin = load_scenario(args.twin, args.overrides, allow_paths=args.allow_paths)
+    ours, theirs = scenario.system, twin.system
+    problems = []
+    for part in ("agents", "endpoints", "tools", "workflows"):
+        mine, its = set(getattr(ours, part)), set(getattr(theirs, part))
+        if mine != its:
+            gone, extra = sorted(mine - its), sorted(its - mine)
+            problems.append(f"its {part} differ from the scenario's"
+                            + (f" (lacks {', '.join(gone)})" if gone else "")
+                            + (f" (adds {', '.join(extra)})" if extra else ""))
+    if problems:
+        raise InputError("the twin is not a model of this scenario's system: "
+                         + "; ".join(problems), source=str(args.twin))
+    return scenario.model_copy(update={"system": theirs})
 
 
 def cmd_fidelity(args: argparse.Namespace) -> int:
@@ -44,19 +69,40 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise InputError("already holds a comparison: pass --overwrite to replace it",
                          source=str(out))
-    common = {"seed": args.seed, "source_text": args.file.read_text(encoding="utf-8"),
-              "source_dir": args.file.parent, "overrides": args.overrides,
-              "overwrite": True}
-    print(f"fidelity: {scenario.name} — simulating, then live at "
-          f"{scenario.live.time_scale:g}× on the same arrivals", flush=True)
-    sim = execute(scenario, mode="sim", out=out / "sim", progress=False, **common)
+    common = {"seed": args.seed, "overrides": args.overrides, "overwrite": True}
+    source = {"source_text": args.file.read_text(encoding="utf-8"),
+              "source_dir": args.file.parent}
+    model, model_source = scenario, source
+    if args.twin is not None:
+        model = with_twin(scenario, args)
+        model_source = {"source_text": args.twin.read_text(encoding="utf-8"),
+                        "source_dir": args.twin.parent}
+    if args.replications > 1:
+        print(f"fidelity: the twin also runs on {args.replications - 1} other seeds, for "
+              "its own range of each figure", flush=True)
+    print(f"fidelity: {scenario.name} — simulating"
+          + (f" the twin {args.twin}" if args.twin is not None else "")
+          + f", then live at {scenario.live.time_scale:g}× on the same arrivals", flush=True)
+    sim = execute(model, mode="sim", out=out / "sim", progress=False, **common,
+                  **model_source)
     live = execute(scenario, mode="live", out=out / "live",
-                   options={"token": args.token or os.environ.get("SQUALL_TOKEN")}, **common)
+                   options={"token": args.token or os.environ.get("SQUALL_TOKEN")}, **common,
+                   **source)
+    replicas = [(out / "sim", sim)]
+    base_seed = scenario.seed if args.seed is None else args.seed
+    for n in range(1, args.replications):
+        rep = out / "twin-replications" / f"seed-{base_seed + n}"
+        replicas.append((rep, execute(model, mode="sim", out=rep, progress=False,
+                                      **{**common, "seed": base_seed + n}, **model_source)))
     result = judge_fidelity(out / "sim", out / "live", sim, live,
                             step=scenario.records.step, duration=scenario.duration,
-                            tolerances=tolerances)
-    write_json(out / "fidelity.json", result.to_json())
-    print(f"\n{'check':32} {'sim':>10} {'live':>10} {'gap':>10} {'tolerance':>12}")
+                            tolerances=tolerances,
+                            replicas=replicas if args.replications > 1 else ())
+    write_json(out / "fidelity.json", {**result.to_json(), "twin": str(args.twin)
+                                       if args.twin is not None else None})
+    spread = args.replications > 1
+    print(f"\n{'check':32} {'sim':>10} {'live':>10} {'gap':>10} {'tolerance':>12}"
+          + (f"  twin's range over {args.replications} runs" if spread else ""))
     for c in result.checks:
         metric = c.name if c.name.split(".")[0] not in ("errors", "replicas") else (
             "error_rate" if c.name.startswith("errors") else "")
@@ -67,8 +113,13 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
             return format_value(metric, value) if metric else f"{value:.3g}"
 
         mark = "✓" if c.passed else "✗"
+        band = ""
+        if c.spread is not None:
+            lo, hi = c.spread
+            band = (f"  {show(lo)}–{'never' if hi == float('inf') else show(hi)}"
+                    f" ({'live inside' if c.within_spread else 'live outside'})")
         print(f"{mark} {c.name:30} {show(c.sim):>10} {show(c.live):>10} "
-              f"{show(c.difference):>10} {c.tolerance!s:>12}"
+              f"{show(c.difference):>10} {c.tolerance!s:>12}" + band
               + (f"  ({c.note})" if c.note else ""))
     for doubt in result.doubts:
         print(f"doubt     {doubt}")

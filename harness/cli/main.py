@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.cli.args import EXIT_INVALID, parser
+from harness.cli.calibrate import cmd_calibrate
 from harness.cli.fidelity import cmd_fidelity
 from harness.cli.live import check_modes, engine_options, live_options, preflight
 from harness.cli.loading import limits, load_scenario_args
@@ -313,6 +314,7 @@ _COMMANDS = {
     "mock-llm": cmd_mock_llm,
     "chaos": cmd_chaos,
     "fidelity": cmd_fidelity,
+    "calibrate": cmd_calibrate,
 }
 
 

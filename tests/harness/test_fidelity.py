@@ -55,12 +55,31 @@ def test_fidelity_runs_both_engines_on_the_same_arrivals_and_judges_each_figure(
         tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(SCENARIO)
+    twin = tmp_path / "twin.yaml"  # a model of the same system, one time changed
+    twin.write_text(SCENARIO.replace("service_time: 10ms", "service_time: 12ms"))
     out = tmp_path / "fid"
     done = subprocess.run([sys.executable, "-m", "harness.cli.main", "fidelity", str(path),
-                           "--time-scale", "4", "--out", str(out)], capture_output=True,
+                           "--time-scale", "4", "--out", str(out), "--twin", str(twin),
+                           "--replications", "3"], capture_output=True,
                           text=True, timeout=240, check=False, env=tmp_env(tmp_path))
     result = json.loads((out / "fidelity.json").read_text())
     assert done.returncode == {"pass": 0, "fail": 1, "inconclusive": 3}[result["verdict"]]
+    assert result["twin"] == str(twin)
+    simulated = json.loads((out / "sim" / "scenario.json").read_text())
+    assert simulated["system"]["agents"]["b"]["service_time"]["mean"] == 0.012
+    live_ran = json.loads((out / "live" / "scenario.json").read_text())
+    assert live_ran["system"]["agents"]["b"]["service_time"]["mean"] == 0.010
+    # the twin on two more seeds: each figure's range, and the live figure's place in it
+    assert sorted(p.name for p in (out / "twin-replications").iterdir()) == ["seed-8", "seed-9"]
+    spread = {c["check"]: c for c in result["checks"] if "twin_range" in c}
+    assert {"latency.p95", "attainment", "cost.total_usd", "recovery.slow-llm"} <= set(spread)
+    for c in spread.values():
+        lo, hi = c["twin_range"]
+        if c["sim"] is not None:
+            assert lo <= c["sim"] and (hi is None or c["sim"] <= hi)
+        if c["live"] is not None and hi is not None:
+            assert c["within_twin_range"] == (lo <= c["live"] <= hi)
+    assert "twin's range over 3 runs" in done.stdout
     names = {c["check"] for c in result["checks"]}
     assert {"latency.p50", "latency.p95", "latency.p99", "attainment", "recovery.slow-llm",
             "replicas.a", "replicas.b", "cost.total_usd"} <= names
@@ -76,6 +95,19 @@ def test_fidelity_runs_both_engines_on_the_same_arrivals_and_judges_each_figure(
     assert "recovery.slow-llm" in report
     assert "Share of requests not ok" in report  # both runs overlaid on the same axes
     assert "squall: " not in done.stderr
+
+
+def test_a_twin_of_another_system_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO)
+    twin = tmp_path / "twin.yaml"
+    twin.write_text(SCENARIO.replace("    b: {", "    c: {").replace("steps: [a, b]",
+                                                                    "steps: [a, c]"))
+    done = squall("fidelity", str(path), "--twin", str(twin), "--out", str(tmp_path / "fid"))
+    assert done.returncode == 2
+    assert "the twin is not a model of this scenario's system" in done.stderr
+    assert "lacks b" in done.stderr and "adds c" in done.stderr
+    assert not (tmp_path / "fid").exists()
 
 
 def test_fidelity_refuses_what_the_simulator_cannot_model(tmp_path: Path) -> None:

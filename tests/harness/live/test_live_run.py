@@ -124,6 +124,37 @@ def test_records_are_in_scenario_time_and_carry_the_systems_trace(
     assert during.min() >= 0.4
 
 
+def test_each_callee_says_its_own_time_so_a_live_run_calibrates_with_its_hops(
+        embedded_run: tuple[Path, Path, subprocess.CompletedProcess[str]],
+        tmp_path: Path) -> None:
+    path, out, _done = embedded_run
+    spans = read_run(out).load_spans()
+    assert spans is not None
+    ok = spans[spans["error_kind"].isna()]
+    assert ok["served_s"].notna().all()  # every answered call carried its Server-Timing
+    hop = ok["end_s"] - ok["start_s"] - ok["served_s"]
+    assert (hop > -1e-3 * K).all()  # the caller's time covers the callee's
+    assert 0 < hop.median() < 0.005 * K  # a loopback hop: well under 5 ms of wall time
+    llm = ok[ok["kind"] == "llm"]
+    assert llm["served_s"].median() == pytest.approx(0.030, abs=0.01)
+    twin = tmp_path / "twin.yaml"
+    done = squall("calibrate", str(out), "-o", str(twin))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "agent → LLM" in done.stdout
+    assert "time scale 4" in done.stdout
+    fitted = load_scenario(twin).system
+    written = load_scenario(path).system
+    # each fit is the written time plus the stack's hop, K× longer in scenario time
+    for got, want in [(fitted.endpoints["m"].latency, written.endpoints["m"].latency),
+                      (fitted.tools["db"].latency, written.tools["db"].latency),
+                      (fitted.agents["a"].service_time, written.agents["a"].service_time),
+                      (fitted.agents["b"].service_time, written.agents["b"].service_time)]:
+        assert got is not None
+        assert want is not None
+        gap = got.mean_value() - want.mean_value()
+        assert 0 <= gap < 0.01 * K
+
+
 def test_fault_events_bracket_the_fault_and_the_system_is_sampled(
         embedded_run: tuple[Path, Path, subprocess.CompletedProcess[str]]) -> None:
     _path, out, _done = embedded_run

@@ -1,0 +1,158 @@
+"""`make fidelity`: how close the simulator's twin comes to the live reference system on
+each scenario of the library, after calibration.
+
+For each scenario:
+
+1. a **pilot** live run on other arrivals (seed + 1) at the scenario's time scale;
+2. `squall calibrate` on the pilot's spans → ``twin.yaml`` (fault windows left out);
+3. `squall fidelity --twin twin.yaml --replications 10` at the same time scale: the twin
+   simulated, and the system live, on the scenario's own arrivals (and the twin on nine
+   more seeds, for its own range of each figure).
+
+The pilot and the check are different runs: the twin is judged on arrivals it was not
+fitted to. Prints one JSON line per scenario and writes ``runs/fidelity/results.json``
+and ``runs/fidelity/table.md`` (the README's table). ``SCENARIOS="a b"`` picks some;
+``FIDELITY_OUT`` moves the output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: scenario → the live time scale that plays it in about three minutes on two cores
+SCALES: dict[str, float] = {
+    "ecommerce-peak": 4,
+    "telecom-diagnostics": 10,
+    "month-end-close": 30,
+    "hr-delegation": 15,
+    "healthcare-triage": 15,
+    "doc-bursts": 20,
+    "diurnal-day": 240,
+    "support-day": 8,
+    "mmc": 20,
+}
+#: the twin's runs per scenario (its own arrivals and REPLICATIONS − 1 others): the range
+#: each figure takes in the twin itself, against which a live figure is judged too
+REPLICATIONS = 10
+
+
+def squall(*args: str, log: Path) -> int:
+    with log.open("a", encoding="utf-8") as out:
+        out.write(f"$ squall {' '.join(args)}\n")
+        out.flush()
+        return subprocess.run([sys.executable, "-m", "harness.cli.main", *args], stdout=out,
+                              stderr=subprocess.STDOUT, check=False, cwd=ROOT).returncode
+
+
+def one(name: str, k: float, base: Path) -> dict[str, Any]:
+    scenario = ROOT / "scenarios" / f"{name}.yaml"
+    out = base / name
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "log.txt"
+    log.write_text("")
+    seed = _seed(scenario)
+    started = time.monotonic()
+    pilot = squall("run", str(scenario), "--mode", "live", "--time-scale", f"{k:g}",
+                   "--seed", str(seed + 1), "--out", str(out / "pilot"), "--overwrite",
+                   "--no-report", "-q", log=log)
+    result: dict[str, Any] = {"scenario": name, "time_scale": k, "pilot_exit": pilot}
+    if pilot not in (0, 1):
+        result["verdict"] = "pilot inconclusive"
+        return result
+    cal = squall("calibrate", str(out / "pilot"), "-o", str(out / "twin.yaml"), "--overwrite",
+                 "--json", str(out / "fits.json"), log=log)
+    if cal != 0:
+        result["verdict"] = f"calibrate exited {cal}"
+        return result
+    code = squall("fidelity", str(scenario), "--twin", str(out / "twin.yaml"),
+                  "--time-scale", f"{k:g}", "--out", str(out / "check"), "--overwrite",
+                  "--replications", str(REPLICATIONS), log=log)
+    result["fidelity_exit"] = code
+    result["wall_s"] = round(time.monotonic() - started)
+    path = out / "check" / "fidelity.json"
+    if not path.exists():
+        result["verdict"] = f"fidelity exited {code}"
+        return result
+    data = json.loads(path.read_text())
+    result["verdict"] = data.get("verdict")
+    result["checks"] = {c["check"]: {k2: c.get(k2) for k2 in
+                                    ("sim", "live", "difference", "passed", "twin_range",
+                                     "within_twin_range")}
+                        for c in data["checks"]}
+    return result
+
+
+def _seed(path: Path) -> int:
+    from harness.scenario.loader import load_scenario
+
+    return load_scenario(path).seed
+
+
+def _cell(result: dict[str, Any], family: str) -> str:
+    checks = result.get("checks") or {}
+    found = {n: c for n, c in checks.items() if n == family or n.startswith(family + ".")}
+    if not found:
+        return "–"
+    cells = []
+    for name, c in found.items():
+        sim, live, passed = c["sim"], c["live"], c["passed"]
+        mark = "✓" if passed else "✗"
+        if sim is None or live is None:
+            cells.append(f"{mark} one engine only")
+        elif family == "attainment":
+            cells.append(f"{mark} {100 * (live - sim):+.2f} pt")
+        elif family == "recovery":
+            label = name.split(".", 1)[1]
+            band = c.get("twin_range")
+            inside = ""
+            if band:
+                hi = "never" if band[1] is None else f"{band[1]:.0f}"
+                inside = (f" (twin {band[0]:.0f}–{hi} s: live "
+                          f"{'inside' if c.get('within_twin_range') else 'outside'})")
+            cells.append(f"{mark} {label} {sim:.0f}/{live:.0f} s{inside}")
+        else:
+            gap = (live - sim) / sim if sim else 0.0
+            cells.append(f"{mark} {100 * gap:+.1f}%")
+    return "<br>".join(cells)
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    lines = ["| scenario | K | p95 latency (live vs twin) | attainment | recovery (twin/live) "
+             "| cost | verdict |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['scenario']} | {r['time_scale']:g}× | {_cell(r, 'latency.p95')} | "
+                     f"{_cell(r, 'attainment')} | {_cell(r, 'recovery')} | "
+                     f"{_cell(r, 'cost.total_usd')} | {r.get('verdict')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    base = Path(os.environ.get("FIDELITY_OUT", ROOT / "runs" / "fidelity"))
+    base.mkdir(parents=True, exist_ok=True)
+    names = os.environ.get("SCENARIOS", "").split() or list(SCALES)
+    unknown = [n for n in names if n not in SCALES]
+    if unknown:
+        print(f"unknown scenarios: {', '.join(unknown)}; known: {', '.join(SCALES)}",
+              file=sys.stderr)
+        return 2
+    results = []
+    for name in names:
+        result = one(name, SCALES[name], base)
+        results.append(result)
+        print(json.dumps(result), flush=True)
+        (base / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+        (base / "table.md").write_text(table(results))
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""What a trace says about each component: the values the system model's distributions
+are fitted to.
+
+From the spans of a run (either engine's, or OpenTelemetry traces read into the same
+columns by :mod:`harness.calibrate.otlp`):
+
+- an **endpoint's latency**: each successful LLM attempt's time minus its wait in the
+  endpoint's queue, with the output tokens it produced (latency grows with them);
+- a **tool's latency**: each successful tool attempt's time minus its queue wait;
+- an **agent's service time**: each clean invocation (it succeeded, and so did every
+  LLM and tool call it made, at the first attempt) minus its queue wait and minus the
+  calls it made — the agent's own work, plus the hop that reached it;
+- per agent and endpoint (or tool), the **calls per invocation** and the **tokens** of
+  each call;
+- per hop (orchestrator → agent, agent → LLM, agent → tool), the **overhead**: the
+  caller's time minus the callee's own (``served_s``, from its ``Server-Timing``).
+
+Spans that overlap a fault window are left out: a fault is a scenario's business, not
+the component's usual self.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["COLUMNS", "Observed", "fault_windows", "observe"]
+
+COLUMNS = ["request_id", "kind", "component", "caller", "attempt", "start_s", "end_s",
+           "queue_s", "error_kind", "fallback", "tokens_in", "tokens_out"]
+_EPS = 1e-6  # clock rounding between a caller's and its callee's marks
+
+
+@dataclass
+class Observed:
+    """Observations per component, each an array of values (seconds, tokens, calls)."""
+
+    service: dict[str, np.ndarray] = field(default_factory=dict)  #: agent → own time
+    endpoint: dict[str, np.ndarray] = field(default_factory=dict)  #: → time less queue
+    endpoint_tokens: dict[str, np.ndarray] = field(default_factory=dict)  #: → tokens out
+    tool: dict[str, np.ndarray] = field(default_factory=dict)  #: tool → time less queue
+    #: (agent, "llm" or "tool", endpoint or tool) → calls per clean invocation
+    calls: dict[tuple[str, str, str], np.ndarray] = field(default_factory=dict)
+    tokens_in: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    tokens_out: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    hops: dict[str, np.ndarray] = field(default_factory=dict)  #: span kind → overhead
+    spans: int = 0  #: spans read
+    excluded: int = 0  #: spans left out for overlapping a fault
+
+
+def fault_windows(events: Iterable[dict[str, object]]) -> list[tuple[float, float]]:
+    """``(start, end)`` of every fault the run's events record (an unended fault runs to
+    the end of time)."""
+    started: dict[str, float] = {}
+    windows = []
+    for e in events:
+        fault, t = str(e.get("fault")), e.get("t_s")
+        if not isinstance(t, int | float):
+            continue
+        if e.get("type") == "fault_start":
+            started[fault] = float(t)
+        elif e.get("type") == "fault_end" and fault in started:
+            windows.append((started.pop(fault), float(t)))
+    windows.extend((t, np.inf) for t in started.values())
+    return sorted(windows)
+
+
+def _outside(spans: pd.DataFrame, windows: list[tuple[float, float]]) -> np.ndarray:
+    keep = np.ones(len(spans), dtype=bool)
+    start, end = spans["start_s"].to_numpy(), spans["end_s"].to_numpy()
+    for lo, hi in windows:
+        keep &= (end < lo) | (start > hi)
+    return keep
+
+
+def _array(series: pd.Series) -> np.ndarray:
+    return series.to_numpy(dtype=float)
+
+
+def observe(spans: pd.DataFrame, windows: Sequence[tuple[float, float]] = ()) -> Observed:
+    """The observations in ``spans`` (the span table's columns; ``served_s`` optional)."""
+    out = Observed(spans=len(spans))
+    if spans.empty:
+        return out
+    spans = spans.reset_index(drop=True)
+    for col in ("kind", "component", "caller", "error_kind"):
+        if isinstance(spans[col].dtype, pd.CategoricalDtype):
+            spans[col] = spans[col].astype(object)
+    keep = _outside(spans, list(windows))
+    out.excluded = int((~keep).sum())
+    spans = spans[keep]
+    ok = spans["error_kind"].isna()
+    took = spans["end_s"] - spans["start_s"]
+    if "served_s" in spans:
+        for kind, part in spans[ok & spans["served_s"].notna()].groupby("kind"):
+            gap = (part["end_s"] - part["start_s"] - part["served_s"]).clip(lower=0.0)
+            out.hops[str(kind)] = _array(gap)
+    net = (took - spans["queue_s"].fillna(0.0)).clip(lower=0.0)
+    llm = ok & (spans["kind"] == "llm")
+    for name, idx in spans[llm].groupby("component").groups.items():
+        out.endpoint[str(name)] = _array(net[idx])
+        out.endpoint_tokens[str(name)] = _array(spans.loc[idx, "tokens_out"])
+    for name, idx in spans[ok & (spans["kind"] == "tool")].groupby("component").groups.items():
+        out.tool[str(name)] = _array(net[idx])
+    for (agent, endpoint), part in spans[llm].groupby(["caller", "component"]):
+        out.tokens_in[(str(agent), str(endpoint))] = _array(part["tokens_in"])
+        out.tokens_out[(str(agent), str(endpoint))] = _array(part["tokens_out"])
+    _agents(spans, net, out)
+    return out
+
+
+def _agents(spans: pd.DataFrame, net: pd.Series, out: Observed) -> None:
+    """Service time and calls per invocation of each agent, from clean invocations."""
+    agents = spans[spans["kind"] == "agent"].copy()
+    if agents.empty:
+        return
+    agents["net"] = net[agents.index]
+    agents["aid"] = agents.index
+    # Two invocations of one agent overlapping in one request (parallel branches) cannot
+    # be told apart by their calls: such requests are left out.
+    agents = agents.sort_values(["request_id", "component", "start_s"])
+    prev_end = agents.groupby(["request_id", "component"])["end_s"].shift()
+    tangled = set(agents.loc[agents["start_s"] < prev_end - _EPS, "request_id"])
+    agents = agents[~agents["request_id"].isin(tangled) & agents["error_kind"].isna()]
+    calls = spans[spans["kind"].isin(["llm", "tool"])]
+    joined = agents[["aid", "request_id", "component", "start_s", "end_s", "net"]].merge(
+        calls[["request_id", "caller", "kind", "component", "start_s", "end_s", "attempt",
+               "error_kind", "fallback"]].rename(columns={
+                   "component": "callee", "start_s": "c_start", "end_s": "c_end",
+                   "kind": "c_kind"}),
+        left_on=["request_id", "component"], right_on=["request_id", "caller"])
+    joined = joined[(joined["c_start"] >= joined["start_s"] - _EPS)
+                    & (joined["c_end"] <= joined["end_s"] + _EPS)]
+    dirty = set(joined.loc[joined["error_kind"].notna() | (joined["attempt"] > 1)
+                           | joined["fallback"].astype(bool), "aid"])
+    clean = agents[~agents["aid"].isin(dirty)]
+    joined = joined[joined["aid"].isin(clean["aid"])]
+    inside = (joined["c_end"] - joined["c_start"]).groupby(joined["aid"]).sum()
+    own = (clean.set_index("aid")["net"] - inside.reindex(clean["aid"]).fillna(0.0)
+           .to_numpy()).clip(lower=0.0)
+    for name, idx in clean.groupby("component").groups.items():
+        out.service[str(name)] = _array(own[clean.loc[idx, "aid"]])
+        ids = clean.loc[idx, "aid"]
+        mine = joined[joined["aid"].isin(ids)]
+        for (kind, callee), part in mine.groupby(["c_kind", "callee"]):
+            counts = part.groupby("aid").size().reindex(ids).fillna(0)
+            out.calls[(str(name), str(kind), str(callee))] = _array(counts)
