@@ -29,6 +29,7 @@ from harness.parallel import Executor, local_executor
 from harness.records.meta import RunMeta, read_meta
 from harness.records.rundir import RunDir
 from harness.records.writer import RunWriter, write_json
+from harness.scenario.files import repoint_files
 from harness.scenario.model import Scenario
 from harness.scenario.schedule import build_schedule
 from harness.scoring.model import Summary
@@ -137,26 +138,20 @@ def _bundle_traces(data: Any, source_dir: Path | None, out: Path) -> None:
     base = source_dir or Path(".")
     taken: dict[Path, str] = {}
 
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            trace = node.get("trace")
-            if isinstance(trace, dict) and isinstance(trace.get("file"), str):
-                source = (base / trace["file"]).resolve()
-                if source not in taken:
-                    name = source.name
-                    while name in taken.values():
-                        name = f"_{name}"
-                    RunDir(out).traces.mkdir(exist_ok=True)
-                    shutil.copyfile(source, RunDir(out).traces / name)
-                    taken[source] = name
-                trace["file"] = f"{RunDir.TRACES}/{taken[source]}"
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
+    def move(kind: str, name: str) -> str:
+        if kind != "trace":
+            return name
+        source = (base / name).resolve()
+        if source not in taken:
+            copy = source.name
+            while copy in taken.values():
+                copy = f"_{copy}"
+            RunDir(out).traces.mkdir(exist_ok=True)
+            shutil.copyfile(source, RunDir(out).traces / copy)
+            taken[source] = copy
+        return f"{RunDir.TRACES}/{taken[source]}"
 
-    visit(data)
+    repoint_files(data, move)
 
 
 def _inputs(out: Path, scenario: Scenario, source_text: str | None, overwrite: bool,

@@ -143,9 +143,10 @@ class Check:
         return diff <= self.tolerance.bound(self.sim) + 1e-12
 
     def to_json(self) -> dict[str, Any]:
-        out = {"check": self.name, "sim": self.sim, "live": self.live,
-               "difference": self.difference, "relative": self.relative,
-               "tolerance": str(self.tolerance), "passed": self.passed, "note": self.note}
+        out: dict[str, Any] = {"check": self.name, "sim": self.sim, "live": self.live,
+                               "difference": self.difference, "relative": self.relative,
+                               "tolerance": str(self.tolerance), "passed": self.passed,
+                               "note": self.note}
         if self.spread is not None:
             lo, hi = self.spread
             out["twin_range"] = [lo, None if math.isinf(hi) else hi]
@@ -231,9 +232,10 @@ def _spreads(replicas: Sequence[tuple[Path, Summary]]) -> dict[str, tuple[float,
             seen.setdefault(name, []).append(math.inf if value is None else value)
     out = {}
     for name, values in seen.items():
-        if name.startswith("errors."):  # a kind a replication never saw: a share of 0
-            values += [0.0] * (len(replicas) - len(values))
-        out[name] = (min(values), max(values))
+        # a kind a replication never saw is a share of 0 there
+        found = values + [0.0] * (len(replicas) - len(values)) \
+            if name.startswith("errors.") else values
+        out[name] = (min(found), max(found))
     return out
 
 

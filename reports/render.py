@@ -44,6 +44,7 @@ def _env() -> Environment:
         f"${v:,.4f}" if abs(v) < 1 else f"${v:,.2f}")
     env.filters["metric"] = lambda v, name: format_value(name, v)
     env.globals["version"] = _version()
+    env.globals["inf"] = float("inf")
     return env
 
 

@@ -21,6 +21,7 @@ import yaml
 from harness.calibrate.model import MIN_SAMPLES, Fitted, calibrate_system
 from harness.calibrate.observe import COLUMNS, Observed, fault_windows, observe
 from harness.errors import InputError
+from harness.scenario.files import repoint_files
 from harness.scenario.model import Scenario
 
 __all__ = ["Calibration", "calibrate_otlp", "calibrate_run"]
@@ -105,7 +106,7 @@ def _bring_files(data: Any, base: Path | None, out: Path) -> None:
     ``OUT.files/`` and point at the copies."""
     folder = out.parent / f"{out.stem}.files"
 
-    def bring(name: str) -> str:
+    def bring(_kind: str, name: str) -> str:
         source = Path(name) if Path(name).is_absolute() else (base or Path(".")) / name
         if not source.is_file():
             return name
@@ -113,21 +114,7 @@ def _bring_files(data: Any, base: Path | None, out: Path) -> None:
         shutil.copyfile(source, folder / source.name)
         return f"{folder.name}/{source.name}"
 
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            trace = node.get("trace")
-            if isinstance(trace, dict) and isinstance(trace.get("file"), str):
-                trace["file"] = bring(trace["file"])
-            target = node.get("target")
-            if isinstance(target, dict) and isinstance(target.get("payloads"), str):
-                target["payloads"] = bring(target["payloads"])
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
-
-    visit(data)
+    repoint_files(data, bring)
 
 
 def _hops(obs: Observed, k: float) -> dict[str, dict[str, float]]:

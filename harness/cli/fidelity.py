@@ -14,6 +14,7 @@ from harness.cli.show import EXIT
 from harness.errors import InputError
 
 if TYPE_CHECKING:
+    from harness.fidelity import Fidelity
     from harness.scenario.model import Scenario
 
 __all__ = ["cmd_fidelity", "with_twin"]
@@ -44,7 +45,6 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     from harness.compare import compare_dirs
     from harness.execution import default_out_dir, execute
     from harness.fidelity import judge_fidelity, parse_tolerance
-    from harness.metrics import format_value
     from harness.records.writer import write_json
 
     tolerances = {}
@@ -100,9 +100,26 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
                             replicas=replicas if args.replications > 1 else ())
     write_json(out / "fidelity.json", {**result.to_json(), "twin": str(args.twin)
                                        if args.twin is not None else None})
-    spread = args.replications > 1
+    _print_checks(result, args.replications)
+    failed = sum(not c.passed for c in result.checks)
+    print(f"{result.verdict.value.upper()}: {len(result.checks) - failed} of "
+          f"{len(result.checks)} figures within tolerance ({out / 'fidelity.json'})")
+    if not args.no_report:
+        from reports.render import render_compare
+
+        comparison = compare_dirs(out / "sim", out / "live")
+        report = render_compare(out / "sim", out / "live", comparison,
+                                out / "fidelity.html", fidelity=result)
+        print(f"report    {report}")
+    return EXIT[result.verdict]
+
+
+def _print_checks(result: Fidelity, replications: int) -> None:
+    from harness.metrics import format_value
+
+    spread = replications > 1
     print(f"\n{'check':32} {'sim':>10} {'live':>10} {'gap':>10} {'tolerance':>12}"
-          + (f"  twin's range over {args.replications} runs" if spread else ""))
+          + (f"  twin's range over {replications} runs" if spread else ""))
     for c in result.checks:
         metric = c.name if c.name.split(".")[0] not in ("errors", "replicas") else (
             "error_rate" if c.name.startswith("errors") else "")
@@ -123,14 +140,3 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
               + (f"  ({c.note})" if c.note else ""))
     for doubt in result.doubts:
         print(f"doubt     {doubt}")
-    failed = sum(not c.passed for c in result.checks)
-    print(f"{result.verdict.value.upper()}: {len(result.checks) - failed} of "
-          f"{len(result.checks)} figures within tolerance ({out / 'fidelity.json'})")
-    if not args.no_report:
-        from reports.render import render_compare
-
-        comparison = compare_dirs(out / "sim", out / "live")
-        report = render_compare(out / "sim", out / "live", comparison,
-                                out / "fidelity.html", fidelity=result)
-        print(f"report    {report}")
-    return EXIT[result.verdict]
