@@ -18,6 +18,7 @@ LAYERS: list[tuple[str, int]] = [
     ("harness.records", 1),
     ("harness.scoring", 2),
     ("harness.judging", 3), ("harness.compare", 3), ("harness.fidelity", 3),
+    ("harness.calibrate", 3),  # reads runs and traces, writes scenarios
     ("harness.engines", 4), ("harness.sim", 4), ("harness.execution", 4),
     ("harness.parallel", 4), ("harness.live", 4), ("sut_adapters", 4),
     # the Chaos Toolkit extension reads runs' records and starts runs: an integration
