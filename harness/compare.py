@@ -136,8 +136,24 @@ def config_changes(base: dict[str, Any] | None, candidate: dict[str, Any] | None
     only is one change), the seed left out."""
     if base is None or candidate is None:
         return []
-    changes = [c for c in _diff(base, candidate, "") if c[0] != "seed"]
+    changes = [(path, _brief(old), _brief(new)) for path, old, new
+               in _diff(base, candidate, "") if path != "seed"]
     return changes[:limit]
+
+
+def _brief(value: Any, most: int = 8) -> Any:
+    """``value`` with long lists of numbers (an empirical distribution's samples) said in
+    a few words, so a changed distribution reads as one line."""
+    if isinstance(value, dict):
+        return {k: _brief(v, most) for k, v in value.items()}
+    if isinstance(value, list):
+        if len(value) > most and all(isinstance(v, int | float) and not isinstance(v, bool)
+                                     for v in value):
+            mean = sum(value) / len(value)
+            return f"{len(value)} values from {min(value):.4g} to {max(value):.4g}, " \
+                   f"mean {mean:.4g}"
+        return [_brief(v, most) for v in value]
+    return value
 
 
 def delta_table(base: Summary, candidate: Summary, seed: int = 0) -> list[Delta]:

@@ -106,8 +106,9 @@ class Supervisor:
         self._next_index = dict.fromkeys(system.agents, 0)
         self._stopping = False
         self.restarts = 0
-        #: replica lifecycle events as the simulator writes them (replica_start, _ready,
-        #: _crash, _stop), with their time on time.monotonic() and a sequence number
+        #: replica lifecycle and scaling events as the simulator writes them
+        #: (replica_start, _ready, _crash, _stop, scale_decision, scale), with their time
+        #: on time.monotonic() and a sequence number
         self.events: list[dict[str, Any]] = []
         self._seq = 0
 
@@ -285,6 +286,11 @@ class Supervisor:
             event = {"agent": agent, "current": len(alive), "metric": round(total, 6),
                      "desired": decision.desired, "t": round(time.monotonic(), 3)}
             self.scale_events = [*self.scale_events[-99:], event]
+            # the simulator's records of the same decision
+            self.log("scale_decision", agent=agent, current=len(alive),
+                     metric=round(total, 6), raw=decision.raw, desired=decision.desired)
+            if decision.desired != len(alive):
+                self.log("scale", agent=agent, to=decision.desired, **{"from": len(alive)})
             if decision.desired > len(alive):
                 for _ in range(decision.desired - len(alive)):
                     replica = Replica(agent, self._new_index(agent))

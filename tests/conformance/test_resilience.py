@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conformance.kit import EngineUnderTest, requests, scenario, spans, timeseries
+from tests.conformance.kit import (
+    EngineUnderTest,
+    events,
+    requests,
+    scenario,
+    spans,
+    timeseries,
+)
 
 
 def test_a_timed_out_call_keeps_its_server_busy_until_the_work_ends(
@@ -299,6 +306,14 @@ def test_abandoned_work_stays_busy_so_utilization_and_the_autoscaler_see_it(
     assert agent["busy"].mean() == pytest.approx(3.0, abs=0.2)  # λ × S
     assert agent["replicas"].min() >= 6  # 3 busy / 50% target
     assert agent["busy"].max() <= agent["ready"].min()
+    # each decision is recorded as the simulator records it, and each change of size
+    decisions = events(run, "scale_decision")
+    assert len(decisions) >= 10
+    assert {"agent", "current", "metric", "raw", "desired"} <= set(decisions[0])
+    scaled = events(run, "scale")
+    assert scaled
+    assert scaled[0]["from"] == 2
+    assert scaled[0]["to"] > 2
 
 
 def test_an_abandoned_llm_call_holds_the_endpoint_not_the_agent(

@@ -128,3 +128,16 @@ def test_a_sweep_with_an_invalid_point_runs_nothing(scenario_file: Path, tmp_pat
     assert code == 2
     assert "--set system.agents.worker.replicas=-1" in capsys.readouterr().err
     assert not (tmp_path / "s" / "points").exists()
+
+
+def test_a_changed_empirical_distribution_reads_as_one_line() -> None:
+    from harness.compare import config_changes
+
+    before = {"system": {"tools": {"db": {"latency": {"dist": "gamma", "mean": 0.05,
+                                                         "cv": 0.5}}}}}
+    after = {"system": {"tools": {"db": {"latency": {
+        "dist": "empirical", "samples": [0.01 * i for i in range(1, 401)]}}}}}
+    changes = {path: new for path, _old, new in config_changes(before, after)}
+    assert changes["system.tools.db.latency.samples"] == \
+        "400 values from 0.01 to 4, mean 2.005"
+    assert changes["system.tools.db.latency.dist"] == "empirical"
