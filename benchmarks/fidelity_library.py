@@ -143,14 +143,16 @@ def main() -> int:
         print(f"unknown scenarios: {', '.join(unknown)}; known: {', '.join(SCALES)}",
               file=sys.stderr)
         return 2
-    results = []
+    done = base / "results.json"
+    # a run of some scenarios replaces theirs and keeps the others' (in the library's order)
+    kept = {r["scenario"]: r for r in json.loads(done.read_text())} if done.exists() else {}
     for name in names:
-        result = one(name, SCALES[name], base)
-        results.append(result)
-        print(json.dumps(result), flush=True)
-        (base / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+        kept[name] = one(name, SCALES[name], base)
+        print(json.dumps(kept[name]), flush=True)
+        results = [kept[n] for n in SCALES if n in kept]
+        done.write_text(json.dumps(results, indent=1) + "\n")
         (base / "table.md").write_text(table(results))
-    print(table(results))
+    print(table([kept[n] for n in SCALES if n in kept]))
     return 0
 
 

@@ -45,7 +45,7 @@ def _number(data: Any, path: str | None) -> float | None:
 _KINDS = {"agent", "llm", "tool"}
 
 
-def _served(value: Any, k: float) -> float | None:
+def _hop(value: Any, k: float) -> float | None:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and \
         math.isfinite(value) and value >= 0
     return float(value) * k if ok else None
@@ -70,7 +70,7 @@ def _spans(raw: Any, sent_s: float, k: float) -> list[tuple[Any, ...]]:
                          float(s.get("queue_s") or 0.0) * k, error,
                          bool(s.get("fallback")), int(s.get("tokens_in") or 0),
                          int(s.get("tokens_out") or 0), float(s.get("cost") or 0.0),
-                         _served(s.get("served_s"), k)))
+                         _hop(s.get("hop_s"), k)))
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
     return rows

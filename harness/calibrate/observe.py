@@ -12,8 +12,9 @@ columns by :mod:`harness.calibrate.otlp`):
   calls it made — the agent's own work, plus the hop that reached it;
 - per agent and endpoint (or tool), the **calls per invocation** and the **tokens** of
   each call;
-- per hop (orchestrator → agent, agent → LLM, agent → tool), the **overhead**: the
-  caller's time minus the callee's own (``served_s``, from its ``Server-Timing``).
+- per hop (orchestrator → agent, agent → LLM, agent → tool), the **overhead** in
+  transit (``hop_s``: the caller's time less the callee's own, from its
+  ``Server-Timing``).
 
 Spans that overlap a fault window are left out: a fault is a scenario's business, not
 the component's usual self.
@@ -81,7 +82,7 @@ def _array(series: pd.Series) -> np.ndarray:
 
 
 def observe(spans: pd.DataFrame, windows: Sequence[tuple[float, float]] = ()) -> Observed:
-    """The observations in ``spans`` (the span table's columns; ``served_s`` optional)."""
+    """The observations in ``spans`` (the span table's columns; ``hop_s`` optional)."""
     out = Observed(spans=len(spans))
     if spans.empty:
         return out
@@ -94,10 +95,9 @@ def observe(spans: pd.DataFrame, windows: Sequence[tuple[float, float]] = ()) ->
     spans = spans[keep]
     ok = spans["error_kind"].isna()
     took = spans["end_s"] - spans["start_s"]
-    if "served_s" in spans:
-        for kind, part in spans[ok & spans["served_s"].notna()].groupby("kind"):
-            gap = (part["end_s"] - part["start_s"] - part["served_s"]).clip(lower=0.0)
-            out.hops[str(kind)] = _array(gap)
+    if "hop_s" in spans:
+        for kind, part in spans[ok & spans["hop_s"].notna()].groupby("kind"):
+            out.hops[str(kind)] = _array(part["hop_s"])
     net = (took - spans["queue_s"].fillna(0.0)).clip(lower=0.0)
     llm = ok & (spans["kind"] == "llm")
     for name, idx in spans[llm].groupby("component").groups.items():

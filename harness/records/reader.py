@@ -58,7 +58,7 @@ class RunData:
 
 #: Columns a table cannot be scored without; newer optional columns (``ttft_s``) may be
 #: absent in older runs.
-OPTIONAL = {"ttft_s", "itl_s", "served_s"}
+OPTIONAL = {"ttft_s", "itl_s", "hop_s"}
 
 
 def _conform(table: pa.Table, name: str, columns: list[str] | None) -> pa.Table:

@@ -56,9 +56,10 @@ SPANS = pa.schema([
     pa.field("tokens_in", pa.int32()),
     pa.field("tokens_out", pa.int32()),
     pa.field("cost_usd", pa.float64()),
-    # the callee's own time from receiving the call to answering it (its Server-Timing);
-    # start..end minus this is the hop's overhead. Null where no callee says (simulated)
-    pa.field("served_s", pa.float64()),
+    # the hop's transit overhead: the caller's time on the call less its own wait for a
+    # slot and less the callee's own time (its Server-Timing). Null where unknown
+    # (simulated: a simulated hop costs nothing)
+    pa.field("hop_s", pa.float64()),
 ])
 
 TIMESERIES = pa.schema([

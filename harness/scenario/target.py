@@ -181,7 +181,8 @@ class TraceFields(Spec):
     ``spans``: a list of the calls the system made, each ``{kind: agent | llm | tool,
     component, start_s, end_s}`` — seconds from when the request was sent — and
     optionally ``caller``, ``attempt``, ``queue_s``, ``error`` (an error kind),
-    ``tokens_in``, ``tokens_out``, ``cost``. Entries that do not fit are left out."""
+    ``tokens_in``, ``tokens_out``, ``cost``, ``hop_s`` (the call's time in transit, for
+    ``squall calibrate``). Entries that do not fit are left out."""
 
     spans: JsonPath | None = None
     steps: JsonPath | None = None

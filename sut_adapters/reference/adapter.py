@@ -175,6 +175,8 @@ class ReferenceTarget:
         rows: list[tuple[Any, ...]] = []
         events: list[tuple[float | None, str, dict[str, Any]]] = []
         agents = self.scenario.system.agents
+        # calls waiting in an agent's shared queue wait at the orchestrator, not a replica
+        shared = ((state.get("orchestrator") or {}).get("load") or {}).get("agents") or {}
         for name, listing in (state.get("agents") or {}).items():
             spec = agents.get(name)
             conc = spec.concurrency if spec is not None else 1
@@ -196,6 +198,7 @@ class ReferenceTarget:
                     if up:
                         events.append((None, "replica_ready", {"agent": name,
                                                                "replica": index}))
+            queued += int((shared.get(name) or {}).get("queued", 0))
             rows.append(("agent", name, replicas, ready, ready * conc, busy, queued, None,
                          None))
         for kind, section in (("endpoint", "endpoints"), ("tool", "tools")):
@@ -254,7 +257,7 @@ def _span(s: dict[str, Any], t0: float, k: float) -> tuple[Any, ...]:
             (float(s["start"]) - t0) * k, (float(s["end"]) - t0) * k,
             float(s.get("queue_s") or 0.0) * k, s.get("error"), bool(s.get("fallback")),
             int(s.get("tokens_in") or 0), int(s.get("tokens_out") or 0),
-            float(s.get("cost") or 0.0), _scaled(s.get("served_s"), k))
+            float(s.get("cost") or 0.0), _scaled(s.get("hop_s"), k))
 
 
 def _scaled(value: Any, k: float) -> float | None:

@@ -37,7 +37,14 @@ from harness.policies.breaker import CircuitBreaker
 from harness.policies.retry import RetryPolicy
 from harness.rng import stream
 from harness.scenario.system import Agent, LlmCall, ToolCall
-from sut_adapters.reference.client import ANSWER_GRACE_S, Answer, HttpPool, call_json, cut_call
+from sut_adapters.reference.client import (
+    ANSWER_GRACE_S,
+    Answer,
+    HttpPool,
+    call_json,
+    cut_call,
+    hop,
+)
 from sut_adapters.reference.server import Server, hang, priority_of
 from sut_adapters.reference.service import (
     BadRequestError,
@@ -226,17 +233,18 @@ class AgentReplica(Server):
         work.spans.append(_span(kind, call.target.name, self.name, call.number, start=start,
                                 end=time.monotonic(), error=answer.error,
                                 fallback=call.fallback, queue_s=float(ext.get("queue_s", 0.0)),
-                                tin=tin, tout=tout, cost=cost, served_s=answer.served_s))
+                                tin=tin, tout=tout, cost=cost,
+                                hop_s=hop(start, time.monotonic(), answer.served_s)))
 
 
 def _span(kind: str, component: str, caller: str, attempt: int, *, start: float, end: float,
           error: str | None, fallback: bool, queue_s: float = 0.0, tin: int = 0,
           tout: int = 0, cost: float = 0.0, replica: int = -1,
-          served_s: float | None = None) -> dict[str, Any]:
+          hop_s: float | None = None) -> dict[str, Any]:
     return {"kind": kind, "component": component, "caller": caller, "replica": replica,
             "attempt": attempt, "start": start, "end": end, "queue_s": queue_s,
             "error": error, "fallback": fallback, "tokens_in": tin, "tokens_out": tout,
-            "cost": cost, "served_s": served_s}
+            "cost": cost, "hop_s": hop_s}
 
 
 def _limit_of(body: dict[str, Any]) -> float:

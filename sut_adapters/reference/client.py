@@ -28,7 +28,8 @@ from faults.specs import CutMode
 from harness.calls.aio import sleep_on
 from harness.outcomes import ErrorKind
 
-__all__ = ["ANSWER_GRACE_S", "NO_LIMIT_S", "Answer", "HttpPool", "call_json", "cut_call"]
+__all__ = ["ANSWER_GRACE_S", "NO_LIMIT_S", "Answer", "HttpPool", "call_json", "cut_call",
+           "hop"]
 
 _KINDS = {k.value for k in ErrorKind}
 NO_LIMIT_S = 365 * 86400.0  #: a limit this far off (or infinite) needs no timer
@@ -47,6 +48,12 @@ class Answer:
     #: (tokens in, tokens out, cost) of a failed call that was billed all the same
     billed: tuple[int, int, float] | None = None
     served_s: float | None = None  #: the callee's own time on the call (its Server-Timing)
+
+
+def hop(sent: float, answered: float, served: float | None) -> float | None:
+    """The hop's transit overhead of a call sent at ``sent`` and answered at
+    ``answered`` (``time.monotonic()``) by a callee that spent ``served`` on it."""
+    return None if served is None else round(max(answered - sent - served, 0.0), 6)
 
 
 def _served(headers: dict[str, str]) -> float | None:

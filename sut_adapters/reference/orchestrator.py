@@ -42,6 +42,7 @@ from sut_adapters.reference.client import (
     HttpPool,
     call_json,
     cut_call,
+    hop,
 )
 from sut_adapters.reference.metrics import Metric, add_metrics, counter, gauge
 from sut_adapters.reference.service import (
@@ -239,6 +240,7 @@ class Orchestrator:
         body: dict[str, Any] = {"limit": call.limit, "request_id": req.id}
         if endpoint is not None:
             body["endpoint"] = endpoint
+        sent = time.monotonic()
         try:
             answer = await call_json(self.session, f"{url}/invoke", body, limit=call.limit,
                                      priority=req.prio, grace=ANSWER_GRACE_S)
@@ -259,7 +261,7 @@ class Orchestrator:
         req.spans.append(_agent_span(call, int(work.get("replica", index)), start=start,
                                      end=end, error=answer.error,
                                      queue_s=waited + float(work.get("queue_s", 0.0)),
-                                     served_s=answer.served_s))
+                                     hop_s=hop(sent, end, answer.served_s)))
         req.spans.extend(work.get("spans", []))
         req.events.extend(work.get("events", []))
         req.tin += int(work.get("tokens_in", 0))
@@ -304,11 +306,11 @@ async def _queue(slots: Slots, priority: int, limit: float) -> str | None:
 
 
 def _agent_span(call: Call, replica: int, *, start: float, end: float, error: str | None,
-                queue_s: float = 0.0, served_s: float | None = None) -> dict[str, Any]:
+                queue_s: float = 0.0, hop_s: float | None = None) -> dict[str, Any]:
     return {"kind": "agent", "component": call.target.name, "caller": ORCHESTRATOR,
             "replica": replica, "attempt": call.number, "start": start, "end": end,
             "queue_s": queue_s, "error": error, "fallback": call.fallback, "tokens_in": 0,
-            "tokens_out": 0, "cost": 0.0, "served_s": served_s}
+            "tokens_out": 0, "cost": 0.0, "hop_s": hop_s}
 
 
 _PRIORITY = {p.value: i for i, p in enumerate(PRIORITIES)}
@@ -372,7 +374,16 @@ def orchestrator_app(system: System, *, seed: int, token: str,
             orch.agents[name].replicas = {int(i): str(u) for i, u in listing.items()}
         return web.json_response({"ok": True})
 
+    async def load(request: web.Request) -> web.Response:
+        """``GET /_squall/load``: the calls waiting in each agent's shared queue (here,
+        not at a replica) — load the autoscaler and the timeseries must count."""
+        authorize(request, token)
+        return web.json_response({"agents": {
+            name: {"queued": agent.shared.waiting if agent.shared is not None else 0}
+            for name, agent in orch.agents.items()}})
+
     add_metrics(app, lambda: _metrics(orch, control))
+    app.router.add_get("/_squall/load", load)
     app.router.add_post("/v1/workflows/{name}", run_request)
     app.router.add_put("/_squall/replicas", put_replicas)
     app["orchestrator"] = orch

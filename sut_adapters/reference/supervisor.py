@@ -278,7 +278,7 @@ class Supervisor:
             alive = [r for r in self.replicas[agent] if not r.doomed and not r.draining]
             loads = await asyncio.gather(*(self._load(r) for r in alive))
             busy = sum(b for b, _ in loads)
-            queued = sum(q for _, q in loads)
+            queued = sum(q for _, q in loads) + await self._shared_queue(agent)
             total = {ScaleMetric.QUEUE_PER_REPLICA: float(queued),
                      ScaleMetric.UTILIZATION: busy / concurrency}.get(
                          spec.metric, float(busy + queued))
@@ -306,6 +306,19 @@ class Supervisor:
                 for replica in order[: len(alive) - decision.desired]:
                     replica.tasks.append(asyncio.create_task(self._drain(replica)))
                 LOG.info("scale down", extra={"fields": event})
+
+    async def _shared_queue(self, agent: str) -> int:
+        """Calls waiting for ``agent`` in the orchestrator's shared queue (its default
+        balancer queues there, not at a replica); 0 when it cannot say."""
+        svc = self.orchestrator
+        if svc is None or not svc.alive() or self.session is None:
+            return 0
+        with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError, KeyError,
+                                 TypeError):
+            async with asyncio.timeout(LOAD_TIMEOUT_S), self.session.get(
+                    f"{svc.url}/_squall/load", headers=self._auth()) as r:
+                return int((await r.json())["agents"][agent]["queued"])
+        return 0
 
     async def _load(self, replica: Replica) -> tuple[int, int]:
         """(busy slots, queued calls) of a replica; a starting one counts 0."""
@@ -549,6 +562,8 @@ class Supervisor:
         """Add each live service's ``load`` (busy, queued, capacity) to ``state``, asked
         in parallel; a service that does not answer in time gets none."""
         wanted: list[tuple[dict[str, Any], Service]] = []
+        if self.orchestrator is not None and state.get("orchestrator") is not None:
+            wanted.append((state["orchestrator"], self.orchestrator))  # its shared queues
         for kind in ("endpoints", "tools"):
             for name, svc in getattr(self, kind).items():
                 if svc is not None and state[kind][name] is not None:

@@ -344,3 +344,33 @@ def test_an_abandoned_llm_call_holds_the_endpoint_not_the_agent(
     assert endpoint["busy"].mean() == pytest.approx(1.5, abs=0.3)  # λ × 3 s
     agent = ts[late & (ts["kind"] == "agent")]
     assert agent["busy"].mean() < 0.75  # busy 1 s of every 2, not the LLM's 3
+
+
+def test_a_shared_queue_is_load_the_timeseries_and_the_autoscaler_count(
+        engine: EngineUnderTest) -> None:
+    # The default balancer queues calls in one queue shared by the replicas (at the
+    # orchestrator, live): 4 calls/s of 1 s each on 2 slots, so it grows until the
+    # autoscaler, scaling on queue per replica, adds replicas.
+    s = scenario("""
+        name: shared-queue
+        seed: 1
+        duration: 3m
+        system:
+          agents:
+            w: {replicas: {initial: 1, max: 6}, concurrency: 2, service_time: 1s,
+                autoscaler: {metric: queue_per_replica, target: 2, interval: 15s,
+                             cold_start: 5s}}
+          workflows: {only: {steps: [w]}}
+        demand: {curve: {constant: 4}, arrivals: deterministic}
+        sla: {objective: 1m}
+    """)
+    run = engine.run(s)
+    ts = timeseries(run)
+    agent = ts[ts["kind"] == "agent"]
+    before = agent[agent["t_s"] < 14]
+    assert before["queue"].max() >= 10  # about 2 more calls a second than it serves
+    scaled = events(run, "scale")
+    assert scaled
+    assert scaled[0]["from"] == 1
+    assert scaled[0]["to"] > 1
+    assert agent["replicas"].max() >= 3

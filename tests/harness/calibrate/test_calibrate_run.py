@@ -78,7 +78,7 @@ def test_what_the_spans_say_about_each_component(simulated: tuple[Path, Path]) -
     assert obs.tool["db"].max() < 2.0
     assert set(obs.calls) == {("planner", "llm", "big"), ("planner", "tool", "db")}
     assert set(obs.calls[("planner", "tool", "db")]) == {2.0}
-    assert obs.hops == {}  # the simulator has no hops: served_s is null
+    assert obs.hops == {}  # the simulator has no hops: hop_s is null
 
 
 def test_a_simulated_run_calibrates_back_to_its_own_model(simulated: tuple[Path, Path],
