@@ -16,7 +16,7 @@ otherwise it stays as written, and the report says so.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +105,17 @@ def _endpoint(name: str, spec: Endpoint, obs: Observed, fit: _Fitter) -> Endpoin
     return spec.model_copy(update={"ttft": dist, "per_token": per_token})
 
 
+def _sum(arrays: Iterable[np.ndarray | None]) -> np.ndarray | None:
+    """Per-invocation counts summed over callees (aligned: one order of invocations)."""
+    found = [a for a in arrays if a is not None]
+    return np.sum(found, axis=0) if found else None
+
+
+def _joined(arrays: Iterable[np.ndarray | None]) -> np.ndarray | None:
+    found = [a for a in arrays if a is not None]
+    return np.concatenate(found) if found else None
+
+
 def _agent(name: str, spec: Agent, obs: Observed, fit: _Fitter) -> Agent:
     path = f"system.agents.{name}"
     update: dict[str, Any] = {}
@@ -112,19 +123,24 @@ def _agent(name: str, spec: Agent, obs: Observed, fit: _Fitter) -> Agent:
     if service is not None:
         update["service_time"] = service
     endpoints = [c.endpoint for c in spec.llm]
+    # low-priority requests send every LLM call of the agent to its low_priority endpoint:
+    # with one entry those calls are the entry's; with more, they cannot be told apart
+    low = spec.low_priority.endpoint if spec.low_priority is not None else None
     llm = []
     for i, call in enumerate(spec.llm):
-        if endpoints.count(call.endpoint) > 1:  # two entries, one endpoint: cannot tell
-            llm.append(call)
+        if endpoints.count(call.endpoint) > 1 or (low is not None and len(spec.llm) > 1):
+            llm.append(call)  # which entry made a call cannot be told: kept as written
             continue
         at = f"{path}.llm[{i}]"
-        key = (name, call.endpoint)
+        went = [call.endpoint] + ([low] if low is not None and low != call.endpoint else [])
         changes = {
-            "calls": fit(f"{at}.calls", obs.calls.get((name, "llm", call.endpoint)),
+            "calls": fit(f"{at}.calls", _sum(obs.calls.get((name, "llm", e)) for e in went),
                          call.calls, fit_count),
-            "input_tokens": fit(f"{at}.input_tokens", obs.tokens_in.get(key),
+            "input_tokens": fit(f"{at}.input_tokens",
+                                _joined(obs.tokens_in.get((name, e)) for e in went),
                                 call.input_tokens, fit_count),
-            "output_tokens": fit(f"{at}.output_tokens", obs.tokens_out.get(key),
+            "output_tokens": fit(f"{at}.output_tokens",
+                                 _joined(obs.tokens_out.get((name, e)) for e in went),
                                  call.output_tokens, fit_count),
         }
         llm.append(call.model_copy(update={k: v for k, v in changes.items() if v is not None}))

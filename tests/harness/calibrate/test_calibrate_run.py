@@ -171,3 +171,38 @@ def test_a_partial_run_calibrates_but_is_inconclusive(simulated: tuple[Path, Pat
     assert done.returncode == 3, done.stdout + done.stderr
     assert "partial" in done.stdout
     assert (tmp_path / "t.yaml").exists()
+
+
+def test_calls_routed_to_a_low_priority_model_are_still_the_agents_calls(
+        tmp_path: Path) -> None:
+    """Routine requests send triage's LLM call to the compact model: per invocation it
+    still makes one call (counting only the written endpoint's would give 0.2)."""
+    path = tmp_path / "triage.yaml"
+    path.write_text("""
+name: triage
+seed: 2
+duration: 10m
+system:
+  endpoints:
+    big: {ttft: 600ms, per_token: 10ms, price: {input_per_token: 3.0e-6}}
+    small: {ttft: 150ms, per_token: 4ms, price: {input_per_token: 1.5e-7}}
+  agents:
+    triage: {replicas: 3, concurrency: 16, llm: {endpoint: big, input_tokens: 1800},
+             low_priority: {endpoint: small}}
+  workflows:
+    urgent: {weight: 0.2, priority: high, steps: [triage]}
+    routine: {weight: 0.8, priority: low, steps: [triage]}
+demand: {curve: {constant: 2}}
+sla: {objective: 15s}
+""")
+    out, twin = tmp_path / "run", tmp_path / "twin.yaml"
+    assert squall("run", str(path), "--out", str(out), "--no-report", "-q").returncode == 3
+    done = squall("calibrate", str(out), "-o", str(twin))
+    assert done.returncode == 0, done.stderr
+    call = load_scenario(twin).system.agents["triage"].llm[0]
+    assert call.calls.mean_value() == 1
+    again = tmp_path / "again"
+    assert squall("run", str(twin), "--out", str(again), "--no-report", "-q").returncode == 3
+    first = json.loads((out / "summary.json").read_text())["cost"]["total_usd"]
+    second = json.loads((again / "summary.json").read_text())["cost"]["total_usd"]
+    assert second == pytest.approx(first, rel=0.01)
