@@ -166,7 +166,12 @@ def calibrate_system(system: System, obs: Observed, *, min_samples: int = MIN_SA
         dist = fit(f"system.tools.{name}.latency", obs.tool.get(name), tool.latency)
         tools[name] = tool if dist is None else tool.model_copy(update={"latency": dist})
     agents = {n: _agent(n, a, obs, fit) for n, a in system.agents.items()}
-    fitted = system.model_copy(update={"endpoints": endpoints, "tools": tools,
-                                       "agents": agents})
+    update: dict[str, Any] = {"endpoints": endpoints, "tools": tools, "agents": agents}
+    if obs.request_overhead is not None:
+        overhead = fit("system.request_overhead", obs.request_overhead,
+                       system.request_overhead)
+        if overhead is not None:
+            update["request_overhead"] = overhead
+    fitted = system.model_copy(update=update)
     # through validation again: what is written must load as it is
     return System.model_validate(fitted.model_dump(mode="json", by_alias=True)), fit.report

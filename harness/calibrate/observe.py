@@ -48,6 +48,8 @@ class Observed:
     tokens_in: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     tokens_out: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     hops: dict[str, np.ndarray] = field(default_factory=dict)  #: span kind → overhead
+    #: per clean request, its time outside every agent call (system.request_overhead)
+    request_overhead: np.ndarray | None = None
     spans: int = 0  #: spans read
     excluded: int = 0  #: spans left out for overlapping a fault
 
@@ -81,11 +83,17 @@ def _array(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype=float)
 
 
-def observe(spans: pd.DataFrame, windows: Sequence[tuple[float, float]] = ()) -> Observed:
-    """The observations in ``spans`` (the span table's columns; ``hop_s`` optional)."""
+def observe(spans: pd.DataFrame, windows: Sequence[tuple[float, float]] = (),
+            requests: pd.DataFrame | None = None) -> Observed:
+    """The observations in ``spans`` (the span table's columns; ``hop_s`` optional), and
+    with ``requests`` (their table's ``id``, ``intended_s``, ``sent_s``, ``end_s``,
+    ``outcome``, ``attempts``, ``steps``) each clean request's time outside its agent
+    calls."""
     out = Observed(spans=len(spans))
     if spans.empty:
         return out
+    if requests is not None:
+        out.request_overhead = request_overheads(requests, spans, windows)
     spans = spans.reset_index(drop=True)
     for col in ("kind", "component", "caller", "error_kind"):
         if isinstance(spans[col].dtype, pd.CategoricalDtype):
@@ -110,6 +118,31 @@ def observe(spans: pd.DataFrame, windows: Sequence[tuple[float, float]] = ()) ->
         out.tokens_out[(str(agent), str(endpoint))] = _array(part["tokens_out"])
     _agents(spans, net, out)
     return out
+
+
+def request_overheads(requests: pd.DataFrame, spans: pd.DataFrame,
+                      windows: Sequence[tuple[float, float]] = ()) -> np.ndarray:
+    """Per clean request (it succeeded at each step's first attempt, no call of it
+    failed, no fault overlapped it): its latency (from its place in the schedule, as
+    scored) less the time covered by its agent calls (their union: parallel branches
+    overlap) — the load generator's send, the hop to the orchestrator and back, and the
+    orchestrator's own work between steps."""
+    req = requests.dropna(subset=["sent_s", "end_s"])
+    req = req[(req["outcome"].astype(str) == "ok") & (req["attempts"] == req["steps"])]
+    req = req[_outside(req.rename(columns={"sent_s": "start_s"}), list(windows))]
+    failed = set(spans.loc[spans["error_kind"].notna(), "request_id"])
+    req = req[~req["id"].isin(failed)]
+    calls = spans[(spans["kind"].astype(str) == "agent") & spans["request_id"].isin(req["id"])]
+    if req.empty or calls.empty:
+        return np.array([])
+    calls = calls.sort_values(["request_id", "start_s"])
+    ids = calls["request_id"]
+    before = calls.groupby(ids)["end_s"].cummax().groupby(ids).shift()  # ends so far
+    covered = (calls["end_s"] - np.maximum(calls["start_s"], before.fillna(-np.inf))
+               ).clip(lower=0.0).groupby(ids).sum()
+    took = req.set_index("id")["end_s"] - req.set_index("id")["intended_s"]
+    both = took.index.intersection(covered.index)
+    return _array((took[both] - covered[both]).clip(lower=0.0))
 
 
 def _agents(spans: pd.DataFrame, net: pd.Series, out: Observed) -> None:

@@ -161,7 +161,7 @@ def calibrate_run(directory: Path, *, base: Path | None = None, overrides: Seque
     if missing:
         raise InputError(f"the spans lack {', '.join(missing)}", source=str(directory))
     windows = [] if include_faults else fault_windows(data.events)
-    obs = observe(spans, windows)
+    obs = observe(spans, windows, data.requests)
     system, fitted = calibrate_system(scenario.system, obs, min_samples=min_samples,
                                       seed=data.meta.seed or 0)
     k = ran.live.time_scale if data.meta.mode == "live" else 1.0

@@ -316,6 +316,11 @@ class System(Spec):
     agents: dict[Name, Agent] = Field(min_length=1)
     autoscaler: Autoscaler | None = None
     workflows: dict[Name, Workflow] = Field(min_length=1)
+    #: Each request's time outside every agent call: the client's send, its hop to the
+    #: orchestrator and back, and the orchestrator's own work between steps. A live system
+    #: has its own (the reference system adds nothing for it); the simulator spends it
+    #: before a request's first step. ``squall calibrate`` fits it from a live run.
+    request_overhead: DurationDist = Constant(mean=0.0)
 
     @model_validator(mode="after")
     def _inherit_autoscaler(self) -> System:

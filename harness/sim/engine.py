@@ -63,6 +63,9 @@ class _Sim:
         self._wf_names = schedule.workflows
         self._prio_names = [p.value for p in PRIORITIES]
         self._deadlines = [system.workflows[n].deadline or math.inf for n in schedule.workflows]
+        overhead = system.request_overhead
+        self._overhead = None if overhead.is_constant and overhead.mean_value() == 0 else \
+            world.sampler(overhead, "orchestrator/overhead").draw
         self._drained: simpy.Event | None = None
         # Breakers by what they guard, for the timeseries' worst-state column.
         self._breakers_of: dict[str, list[str]] = {}
@@ -87,6 +90,8 @@ class _Sim:
     def request(self, rid: int, wf: int, prio: int, t0: float) -> Gen:
         req = Req(rid, wf, prio, t0, t0 + self._deadlines[wf])
         self.inflight[rid] = req
+        if self._overhead is not None:
+            yield self.env.timeout(self._overhead())
         err = yield from self.runner.run_workflow(req, self._wf_names[wf])
         del self.inflight[rid]
         self.completed += 1

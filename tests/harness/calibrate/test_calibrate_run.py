@@ -103,6 +103,7 @@ def test_a_simulated_run_calibrates_back_to_its_own_model(simulated: tuple[Path,
     assert _q(call.output_tokens, (0.0,))[0] >= 40
     assert _q(call.output_tokens, (1.0,))[0] <= 300
     assert twin.agents["planner"].tools[0].calls.mean_value() == 2
+    assert twin.request_overhead.mean_value() == 0  # a simulated request has none
     fits = json.loads(report.read_text())
     assert {f["path"] for f in fits["fitted"]} >= {
         "system.agents.planner.service_time", "system.tools.db.latency",
@@ -206,3 +207,30 @@ sla: {objective: 15s}
     first = json.loads((out / "summary.json").read_text())["cost"]["total_usd"]
     second = json.loads((again / "summary.json").read_text())["cost"]["total_usd"]
     assert second == pytest.approx(first, rel=0.01)
+
+
+def test_the_simulator_spends_the_request_overhead_before_the_first_step(
+        tmp_path: Path) -> None:
+    path = tmp_path / "o.yaml"
+    path.write_text("""
+name: overhead
+duration: 2m
+system:
+  agents: {a: {replicas: 4, service_time: 300ms}}
+  workflows: {only: {steps: [a], deadline: 1s}}
+  request_overhead: 500ms
+demand: {curve: {constant: 1}, arrivals: deterministic}
+sla: {objective: 5s}
+""")
+    out = tmp_path / "run"
+    assert squall("run", str(path), "--out", str(out), "--no-report", "-q").returncode == 3
+    run = read_run(out)
+    assert run.requests["latency_s"].to_numpy() == pytest.approx(0.8)
+    spans = run.load_spans()
+    assert spans is not None
+    assert (spans["start_s"] - spans["request_id"]).to_numpy() == pytest.approx(0.5)
+    # it counts against the deadline: with 900 ms of it, 300 ms of work misses 1 s
+    path.write_text(path.read_text().replace("500ms", "900ms"))
+    assert squall("run", str(path), "--out", str(out), "--overwrite", "--no-report",
+                  "-q").returncode == 3
+    assert set(read_run(out).requests["outcome"].astype(str)) == {"timeout"}

@@ -154,6 +154,8 @@ def test_each_callee_says_its_own_time_so_a_live_run_calibrates_with_its_hops(
         assert want is not None
         gap = got.mean_value() - want.mean_value()
         assert 0 <= gap < 0.01 * K
+    # and each request's time outside its agent calls: the send, the hop in and out
+    assert 0 < fitted.request_overhead.mean_value() < 0.01 * K
 
 
 def test_fault_events_bracket_the_fault_and_the_system_is_sampled(
