@@ -64,6 +64,8 @@ def one(name: str, k: float, base: Path) -> dict[str, Any]:
                    "--seed", str(seed + 1), "--out", str(out / "pilot"), "--overwrite",
                    "--no-report", "-q", log=log)
     result: dict[str, Any] = {"scenario": name, "time_scale": k, "pilot_exit": pilot}
+    if pilot == 3 and _verdict(out / "pilot") == "none":
+        pilot = 0  # a scenario without gates (mmc) has no verdict, and that is all
     if pilot not in (0, 1):
         result["verdict"] = "pilot inconclusive"
         return result
@@ -88,6 +90,13 @@ def one(name: str, k: float, base: Path) -> dict[str, Any]:
                                      "within_twin_range")}
                         for c in data["checks"]}
     return result
+
+
+def _verdict(run: Path) -> str | None:
+    try:
+        return str(json.loads((run / "summary.json").read_text())["verdict"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _seed(path: Path) -> int:

@@ -23,9 +23,19 @@ __all__ = ["cmd_fidelity", "with_twin"]
 def with_twin(scenario: Scenario, args: argparse.Namespace) -> Scenario:
     """``scenario`` with the system model of ``args.twin`` (a calibrated scenario): the
     simulator runs the twin; demand, faults, SLA and gates stay the scenario's."""
-    from harness.scenario.loader import load_scenario
+    from harness.scenario.loader import read_document, validate_data
+    from harness.scenario.yamlio import Document
 
-    twin = load_scenario(args.twin, args.overrides, allow_paths=args.allow_paths)
+    doc, twin_doc = read_document(args.file), read_document(args.twin)
+    if not isinstance(twin_doc.data, dict) or "system" not in twin_doc.data:
+        raise InputError("has no system section to simulate", source=str(args.twin))
+    # FILE with the twin's system (its lines named in the twin's), validated where FILE is
+    lines = {p: n for p, n in doc.lines.items() if p[:1] != ("system",)}
+    lines.update({p: n for p, n in twin_doc.lines.items() if p[:1] == ("system",)})
+    merged = Document({**doc.data, "system": twin_doc.data["system"]}, lines,
+                      twin_doc.source)
+    twin = validate_data(merged, args.overrides, base_dir=args.file.parent,
+                         allow_paths=args.allow_paths)
     ours, theirs = scenario.system, twin.system
     problems = []
     for part in ("agents", "endpoints", "tools", "workflows"):
@@ -75,8 +85,9 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     model, model_source = scenario, source
     if args.twin is not None:
         model = with_twin(scenario, args)
+        # the twin's system, the scenario's demand: its files are beside the scenario
         model_source = {"source_text": args.twin.read_text(encoding="utf-8"),
-                        "source_dir": args.twin.parent}
+                        "source_dir": args.file.parent}
     if args.replications > 1:
         print(f"fidelity: the twin also runs on {args.replications - 1} other seeds, for "
               "its own range of each figure", flush=True)

@@ -22,7 +22,7 @@ from harness.scenario.model import Scenario
 from harness.scenario.yamlio import Document, parse_document, parse_value
 from harness.suggest import did_you_mean
 
-__all__ = ["apply_overrides", "load_scenario", "parse_scenario", "validate_data"]
+__all__ = ["apply_overrides", "load_scenario", "parse_scenario", "read_document", "validate_data"]
 
 Loc = tuple[PathItem, ...]
 _MAX_BYTES = 16 * 1024 * 1024
@@ -313,6 +313,12 @@ def load_scenario(path: str | Path, overrides: Iterable[str] = (), *,
                   allow_paths: Sequence[Path] = ()) -> Scenario:
     """Load, override and validate a scenario file (YAML or JSON)."""
     path = Path(path)
+    return validate_data(read_document(path), overrides, base_dir=path.parent,
+                         allow_paths=allow_paths)
+
+
+def read_document(path: Path) -> Document:
+    """A scenario file parsed (not validated); ``InputError`` if it cannot be read."""
     source = str(path)
     if not path.exists():
         raise InputError("no such file", source=source)
@@ -326,5 +332,4 @@ def load_scenario(path: str | Path, overrides: Iterable[str] = (), *,
         raise InputError("not UTF-8 text", source=source) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", source=source) from None
-    return parse_scenario(text, source, overrides, base_dir=path.parent,
-                          json_first=path.suffix.lower() == ".json", allow_paths=allow_paths)
+    return parse_document(text, source, json_first=path.suffix.lower() == ".json")

@@ -53,10 +53,16 @@ def test_a_bad_tolerance_is_refused(text: str) -> None:
 @pytest.mark.live
 def test_fidelity_runs_both_engines_on_the_same_arrivals_and_judges_each_figure(
         tmp_path: Path) -> None:
+    # demand from a trace file beside the scenario; the twin lives elsewhere
+    (tmp_path / "rate.csv").write_text("time,rate\n0s,10\n20s,10\n")
+    text = SCENARIO.replace("demand: {curve: {constant: 10}}",
+                            "demand: {curve: {trace: {file: rate.csv, format: rate}}}")
+    assert text != SCENARIO
     path = tmp_path / "s.yaml"
-    path.write_text(SCENARIO)
-    twin = tmp_path / "twin.yaml"  # a model of the same system, one time changed
-    twin.write_text(SCENARIO.replace("service_time: 10ms", "service_time: 12ms"))
+    path.write_text(text)
+    (tmp_path / "models").mkdir()
+    twin = tmp_path / "models" / "twin.yaml"  # a model of the same system, one time changed
+    twin.write_text(text.replace("service_time: 10ms", "service_time: 12ms"))
     out = tmp_path / "fid"
     done = subprocess.run([sys.executable, "-m", "harness.cli.main", "fidelity", str(path),
                            "--time-scale", "4", "--out", str(out), "--twin", str(twin),
