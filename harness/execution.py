@@ -9,6 +9,7 @@ call it through :mod:`harness.api`.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import shutil
 import sys
@@ -158,7 +159,14 @@ def _inputs(out: Path, scenario: Scenario, source_text: str | None, overwrite: b
             source_dir: Path | None) -> None:
     prepare_out_dir(out, overwrite=overwrite)
     data = scenario.canonical()
-    _bundle_traces(data, source_dir, out)
+    try:
+        _bundle_traces(data, source_dir, out)
+    except OSError as exc:  # leave no half-made run directory behind
+        shutil.rmtree(RunDir(out).traces, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            out.rmdir()  # only if nothing else is in it
+        raise InputError(f"cannot copy the scenario's trace file into the run: "
+                         f"{exc.strerror}", source=str(exc.filename or source_dir)) from None
     write_json(RunDir(out).scenario, data)
     if source_text is not None:
         RunDir(out).source.write_text(source_text, encoding="utf-8")

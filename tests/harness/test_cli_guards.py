@@ -376,3 +376,25 @@ def test_a_trace_driven_run_directory_is_re_scored_anywhere(
     assert after["metrics"] == before["metrics"]
     assert (moved / "report.html").exists()
     assert (moved / "traces" / "support-day.csv").exists()
+
+
+def test_a_trace_that_cannot_be_copied_leaves_no_half_made_run(tmp_path: Path) -> None:
+    from harness.errors import InputError
+    from harness.execution import execute
+    from harness.scenario.loader import load_scenario
+
+    (tmp_path / "r.csv").write_text("time,rate\n0s,1\n60s,1\n")
+    path = tmp_path / "s.yaml"
+    path.write_text("name: t\nduration: 1m\n"
+                    "system: {agents: {a: {replicas: 1}}, workflows: {w: {steps: [a]}}}\n"
+                    "demand: {curve: {trace: {file: r.csv, format: rate}}}\n"
+                    "sla: {objective: 1s}\n")
+    scenario = load_scenario(path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "run"
+    with pytest.raises(InputError, match="cannot copy the scenario's trace file"):
+        execute(scenario, mode="sim", out=out, source_dir=elsewhere, progress=False)
+    assert not out.exists()  # so the next attempt (--overwrite or not) is not refused
+    execute(scenario, mode="sim", out=out, source_dir=tmp_path, progress=False)
+    assert (out / "run.json").exists()
