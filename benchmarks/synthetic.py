@@ -68,6 +68,7 @@ def synthetic_run(directory: Path) -> None:
         "queue_s": np.zeros(m), "error_kind": np.where(rng.random(m) < 0.01, "error", None),
         "fallback": np.zeros(m, bool), "tokens_in": np.zeros(m, int),
         "tokens_out": np.zeros(m, int), "cost_usd": np.full(m, 0.0007),
+        "hop_s": np.full(m, np.nan),
     })
     pq.write_table(pa.Table.from_pandas(spans, schema=SPANS, preserve_index=False),
                    directory / "spans.parquet")
