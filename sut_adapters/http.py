@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from harness.jsonpath import MISSING, lookup
-from harness.live.target import Answer, Request
+from harness.live.target import Answer, Request, seconds
 from harness.outcomes import ErrorKind
 from harness.scenario.model import Scenario
 from harness.scenario.target import HttpTarget
@@ -35,20 +35,10 @@ def open_http(scenario: Scenario, *, url: str | None = None, token: str | None =
 def _number(data: Any, path: str | None) -> float | None:
     if path is None:
         return None
-    value = lookup(data, path)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
-            value) or value < 0:
-        return None
-    return float(value)
+    return seconds(lookup(data, path))
 
 
 _KINDS = {"agent", "llm", "tool"}
-
-
-def _hop(value: Any, k: float) -> float | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and \
-        math.isfinite(value) and value >= 0
-    return float(value) * k if ok else None
 _ERRORS = {k.value for k in ErrorKind}
 
 
@@ -70,7 +60,7 @@ def _spans(raw: Any, sent_s: float, k: float) -> list[tuple[Any, ...]]:
                          float(s.get("queue_s") or 0.0) * k, error,
                          bool(s.get("fallback")), int(s.get("tokens_in") or 0),
                          int(s.get("tokens_out") or 0), float(s.get("cost") or 0.0),
-                         _hop(s.get("hop_s"), k)))
+                         seconds(s.get("hop_s"), k)))
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
     return rows

@@ -28,20 +28,8 @@ An LLM or tool call belongs to the nearest agent above it; with no agent above i
 agent named after the workflow. A span failed when its status is ``ERROR`` or it has an
 ``error.type`` (``timeout`` and HTTP 429 are told apart).
 
-A mapping file (``--mapping``) names spans the conventions do not cover, first rule that
-matches wins, before the conventions::
-
-    rules:
-      - match: {name: "^POST /v1/chat/completions"}   # a regular expression on the name
-        as: llm
-        component: attr:llm.model                        # or a fixed name
-      - match: {attributes: {service.name: search-api}}  # resource attributes count too
-        as: tool
-        component: search
-      - match: {name: "^GET /health"}
-        as: ignore                                       # not a call, not its parent's time
-    workflow: attr:app.workflow                          # the request's workflow, if not
-                                                         # the root span's name
+Spans the conventions do not cover are named by a mapping file
+(:mod:`harness.calibrate.mapping`).
 """
 
 from __future__ import annotations
@@ -57,9 +45,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from harness.errors import InputError, Problem
+from harness.calibrate.mapping import Mapping, read_mapping
+from harness.errors import InputError
 from harness.outcomes import ErrorKind
 
 __all__ = ["MAX_BYTES", "MAX_SPANS", "OtlpTrace", "read_otlp", "starter_scenario"]
@@ -67,78 +55,6 @@ __all__ = ["MAX_BYTES", "MAX_SPANS", "OtlpTrace", "read_otlp", "starter_scenario
 MAX_BYTES = 512 * 1024 * 1024  #: a trace file larger than this is refused
 MAX_SPANS = 5_000_000  #: and so is one with more spans
 _LLM_OPS = {"chat", "text_completion", "generate_content", "embeddings"}
-_KINDS = {"agent", "llm", "tool", "ignore"}
-
-
-@dataclass(frozen=True)
-class _Rule:
-    name: re.Pattern[str] | None
-    attributes: dict[str, str]
-    kind: str
-    component: str | None
-
-    def matches(self, name: str, attrs: dict[str, Any]) -> bool:
-        if self.name is not None and not self.name.search(name):
-            return False
-        return all(k in attrs and (v == "*" or str(attrs[k]) == v)
-                   for k, v in self.attributes.items())
-
-
-@dataclass
-class Mapping:
-    rules: list[_Rule] = field(default_factory=list)
-    workflow: str | None = None  #: "attr:KEY", or None: the root span's name
-
-
-def _read_mapping(path: Path) -> Mapping:
-    source = str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"cannot read the mapping: {exc}", source=source) from None
-    if not isinstance(data, dict) or not set(data) <= {"rules", "workflow"}:
-        raise InputError("a mapping has `rules` (a list) and, optionally, `workflow`",
-                         source=source)
-    problems, rules = [], []
-    for i, raw in enumerate(data.get("rules") or []):
-        where = f"{source}: rules[{i}]"
-        if not isinstance(raw, dict) or not set(raw) <= {"match", "as", "component"}:
-            problems.append(Problem("a rule has match, as and (optionally) component",
-                                    source=where))
-            continue
-        match, kind = raw.get("match") or {}, raw.get("as")
-        if kind not in _KINDS:
-            problems.append(Problem(f"as: {kind!r} is not one of {', '.join(sorted(_KINDS))}",
-                                    source=where))
-            continue
-        if not isinstance(match, dict) or not set(match) <= {"name", "attributes"} or not match:
-            problems.append(Problem("match: give name (a regular expression), attributes "
-                                    "(key: value), or both", source=where))
-            continue
-        try:
-            pattern = re.compile(str(match["name"])) if "name" in match else None
-        except re.error as exc:
-            problems.append(Problem(f"match.name is not a regular expression: {exc}",
-                                    source=where))
-            continue
-        attrs = match.get("attributes") or {}
-        if not isinstance(attrs, dict):
-            problems.append(Problem("match.attributes is key: value", source=where))
-            continue
-        component = raw.get("component")
-        if kind not in ("ignore",) and component is not None and not isinstance(component, str):
-            problems.append(Problem("component is a name or attr:KEY", source=where))
-            continue
-        rules.append(_Rule(pattern, {str(k): str(v) for k, v in attrs.items()}, kind,
-                           component))
-    workflow = data.get("workflow")
-    if workflow is not None and not (isinstance(workflow, str) and workflow.startswith("attr:")):
-        problems.append(Problem("workflow is attr:KEY", source=f"{source}: workflow"))
-    if problems:
-        raise InputError(problems)
-    return Mapping(rules, workflow)
-
-
 # --- OTLP JSON -------------------------------------------------------------------------
 
 
@@ -264,20 +180,11 @@ def _strip(name: str, prefix: str) -> str:
     return name[len(prefix):].strip() if name.startswith(prefix) else name
 
 
-def _component(spec: str | None, attrs: dict[str, Any], default: str) -> str:
-    if spec is None:
-        return default
-    if spec.startswith("attr:"):
-        value = attrs.get(spec[5:])
-        return str(value) if value not in (None, "") else default
-    return spec
-
-
 def _classify(s: _Span, mapping: Mapping) -> tuple[str, str] | None:
     """(kind, component) of a call, ("ignore", "") or None (not a call)."""
-    for rule in mapping.rules:
-        if rule.matches(s.name, s.attrs):
-            return rule.kind, _component(rule.component, s.attrs, s.name)
+    named = mapping.name(s.name, s.attrs)
+    if named is not None:
+        return named
     op = s.attrs.get("gen_ai.operation.name")
     if op == "invoke_agent":
         return "agent", str(s.attrs.get("gen_ai.agent.name") or _strip(s.name, "invoke_agent"))
@@ -352,10 +259,7 @@ class _Forest:
         self.ids = {trace: i for i, trace in enumerate(order)}
         self.workflow_of = {}
         for trace, root in self.roots.items():
-            name = root.name
-            if mapping.workflow is not None:
-                name = str(root.attrs.get(mapping.workflow[5:]) or name)
-            self.workflow_of[trace] = _name(name)
+            self.workflow_of[trace] = _name(mapping.workflow_of(root.name, root.attrs))
         self.top_steps: dict[str, list[tuple[int, int, str]]] = {t: [] for t in self.roots}
         self.calls: dict[str, dict[str, set[str]]] = {}
         self.orphans = 0
@@ -428,7 +332,7 @@ class _Forest:
 
 def read_otlp(path: Path, mapping_file: Path | None = None) -> OtlpTrace:
     """The traces in ``path`` (OTLP JSON), named by the conventions and ``mapping_file``."""
-    mapping = _read_mapping(mapping_file) if mapping_file is not None else Mapping()
+    mapping = read_mapping(mapping_file) if mapping_file is not None else Mapping()
     forest = _Forest(_spans(path), mapping)
     spans = forest.spans()
     notes = []

@@ -13,6 +13,7 @@ never imports the systems under test.
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from harness.scenario.model import Scenario
 
 __all__ = ["Answer", "Request", "Target", "TargetError", "fault_problems", "open_target",
-           "register_target", "transport_kind"]
+           "register_target", "seconds", "transport_kind"]
 
 #: A span row without its request id, as :data:`harness.records.schema.SPANS` orders it.
 SpanRow = tuple[Any, ...]
@@ -38,6 +39,15 @@ _TRANSPORT = {"refused": ErrorKind.UNAVAILABLE.value, "reset": ErrorKind.CRASH.v
 def transport_kind(transport: str | None) -> str:
     """The error kind of a request that got no response (``transport`` says why)."""
     return _TRANSPORT.get(transport or "", ErrorKind.ERROR.value)
+
+
+def seconds(value: Any, k: float = 1.0) -> float | None:
+    """A time a system's answer gives (a finite, non-negative number), × ``k`` (a run's
+    time scale); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or \
+            not math.isfinite(value) or value < 0:
+        return None
+    return float(value) * k
 
 
 class TargetError(Exception):

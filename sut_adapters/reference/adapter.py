@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from faults.specs import FaultSpecBase, ToxicFault
 from harness.errors import InputError
-from harness.live.target import Answer, Request, TargetError, transport_kind
+from harness.live.target import Answer, Request, TargetError, seconds, transport_kind
 from harness.outcomes import ErrorKind
 from harness.scenario.model import Scenario
 from harness.scenario.timescale import time_scaled
@@ -257,8 +257,4 @@ def _span(s: dict[str, Any], t0: float, k: float) -> tuple[Any, ...]:
             (float(s["start"]) - t0) * k, (float(s["end"]) - t0) * k,
             float(s.get("queue_s") or 0.0) * k, s.get("error"), bool(s.get("fallback")),
             int(s.get("tokens_in") or 0), int(s.get("tokens_out") or 0),
-            float(s.get("cost") or 0.0), _scaled(s.get("hop_s"), k))
-
-
-def _scaled(value: Any, k: float) -> float | None:
-    return float(value) * k if isinstance(value, int | float) and value >= 0 else None
+            float(s.get("cost") or 0.0), seconds(s.get("hop_s"), k))
