@@ -11,6 +11,11 @@ generator (aiohttp, one process) on the same 2-core machine:
 - ``reference.replica_rss_mb``: resident memory of one agent replica process.
 - ``reference.crash_to_serving_s``: from a crash fault (SIGKILL, restart at once, no
   cold start) to the restarted replica back in rotation.
+- ``reference.replica_start_s`` / ``reference.replica_start_8_busy_s``: seconds to start
+  one agent replica until it serves, and eight at once while two busy loops hold both
+  cores (a scale-up during a burst), forked from the fork server as the supervisor does,
+  against starting a new interpreter (the baseline, in the same run). A live run's time
+  scale multiplies whatever a start takes beyond the scenario's cold start.
 """
 
 from __future__ import annotations
@@ -149,5 +154,43 @@ def main() -> None:
                 proc.stdout.close()
 
 
+def replica_starts(tmp: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sut_adapters.reference.procs import start_service, stop_service
+
+    spec = {"replicas": 1, "concurrency": 4, "llm": [{"endpoint": "m"}]}
+    extra = {"token": TOKEN, "workdir": tmp, "endpoints": {"m": "http://127.0.0.1:9"}}
+
+    def starts(n: int, fork: bool) -> float:
+        begun = time.perf_counter()
+        with ThreadPoolExecutor(n) as pool:
+            started = list(pool.map(lambda i: start_service(
+                "agent", "a", spec, replica=i, fork=fork, **extra), range(n)))
+        took = time.perf_counter() - begun
+        for service in started:
+            stop_service(service)
+        return took
+
+    starts(1, True)  # the fork server starts (once per supervisor)
+    repeats = 1 if SMOKE else 5
+    for n, busy, figure in ((1, 0, "reference.replica_start_s"),
+                            (8, 2, "reference.replica_start_8_busy_s")):
+        burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                   for _ in range(busy)]
+        try:
+            forked = min(starts(n, True) for _ in range(repeats))
+            fresh = min(starts(n, False) for _ in range(repeats))
+        finally:
+            for b in burners:
+                b.kill()
+                b.wait()
+        emit(figure=figure, value=round(forked, 4), unit="s", replicas=n, busy_loops=busy,
+             baseline="a new interpreter per replica", baseline_value=round(fresh, 4),
+             ratio=round(fresh / forked, 1))
+
+
 if __name__ == "__main__":
     main()
+    with tempfile.TemporaryDirectory() as tmp:
+        replica_starts(Path(tmp))

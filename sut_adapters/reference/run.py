@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,10 @@ def _config(path: Path) -> dict[str, Any]:
     return data
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None,
+         announce: Callable[[int], None] | None = None) -> None:
+    """Serve the service a config file describes; ``announce(port)`` once it listens
+    (by default the ``READY <port>`` line on stdout)."""
     parser = argparse.ArgumentParser(prog="sut_adapters.reference.run")
     parser.add_argument("--config", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -73,7 +77,11 @@ def main(argv: list[str] | None = None) -> None:
         app = supervisor_app(sup)
     else:
         raise SystemExit(f"squall reference: no service kind {kind!r}")
-    serve(app, host=config.get("host", "127.0.0.1"), port=int(config.get("port", 0)))
+    host, port = config.get("host", "127.0.0.1"), int(config.get("port", 0))
+    if announce is None:
+        serve(app, host=host, port=port)
+    else:
+        serve(app, host=host, port=port, announce=announce)
 
 
 if __name__ == "__main__":

@@ -164,7 +164,8 @@ class Supervisor:
 
     async def _spawn(self, kind: str, name: str, spec: dict[str, Any], **extra: Any) -> Service:
         return await asyncio.to_thread(start_service, kind, name, spec, token=self.token,
-                                       seed=self.seed, workdir=self.workdir, **extra)
+                                       seed=self.seed, workdir=self.workdir, fork=True,
+                                       **extra)
 
     def _new_index(self, agent: str) -> int:
         index = self._next_index[agent]
