@@ -11,7 +11,9 @@ otherwise it stays as written, and the report says so.
   written ``per_token`` is kept and ``ttft`` fitted to time − per_token × (tokens − 1);
 - ``tools.T.latency`` ← its calls' time;
 - ``agents.A.llm[i]``: ``calls``, ``input_tokens``, ``output_tokens``; and
-  ``agents.A.tools[i].calls`` ← per invocation.
+  ``agents.A.tools[i].calls`` ← per invocation;
+- ``agents.A.cold_start`` ← the time from each cold replica start to its serving (the
+  autoscaler's cold start, which the agent's overrides, is left as it is).
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ def _joined(arrays: Iterable[np.ndarray | None]) -> np.ndarray | None:
     return np.concatenate(found) if found else None
 
 
-def _agent(name: str, spec: Agent, obs: Observed, fit: _Fitter) -> Agent:
+def _agent(name: str, spec: Agent, obs: Observed, fit: _Fitter, system: System) -> Agent:
     path = f"system.agents.{name}"
     update: dict[str, Any] = {}
     service = fit(f"{path}.service_time", obs.service.get(name), spec.service_time)
@@ -152,7 +154,20 @@ def _agent(name: str, spec: Agent, obs: Observed, fit: _Fitter) -> Agent:
             fit_count)
         tools.append(use if calls is None else use.model_copy(update={"calls": calls}))
     update.update(llm=llm, tools=tools)
+    if name in obs.cold_start:
+        cold = fit(f"{path}.cold_start", obs.cold_start[name][0],
+                   _cold_start(name, spec, system))
+        if cold is not None:
+            update["cold_start"] = cold
     return spec.model_copy(update=update)
+
+
+def _cold_start(name: str, spec: Agent, system: System) -> DistSpec | None:
+    """The cold start the agent's replicas are written to take."""
+    if spec.cold_start is not None:
+        return spec.cold_start
+    scaler = system.autoscaler_for(name)
+    return scaler.cold_start if scaler is not None else None
 
 
 def calibrate_system(system: System, obs: Observed, *, min_samples: int = MIN_SAMPLES,
@@ -165,7 +180,7 @@ def calibrate_system(system: System, obs: Observed, *, min_samples: int = MIN_SA
     for name, tool in system.tools.items():
         dist = fit(f"system.tools.{name}.latency", obs.tool.get(name), tool.latency)
         tools[name] = tool if dist is None else tool.model_copy(update={"latency": dist})
-    agents = {n: _agent(n, a, obs, fit) for n, a in system.agents.items()}
+    agents = {n: _agent(n, a, obs, fit, system) for n, a in system.agents.items()}
     update: dict[str, Any] = {"endpoints": endpoints, "tools": tools, "agents": agents}
     if obs.request_overhead is not None:
         overhead = fit("system.request_overhead", obs.request_overhead,

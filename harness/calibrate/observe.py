@@ -16,8 +16,12 @@ columns by :mod:`harness.calibrate.otlp`):
   transit (``hop_s``: the caller's time less the callee's own, from its
   ``Server-Timing``).
 
-Spans that overlap a fault window are left out: a fault is a scenario's business, not
-the component's usual self.
+From its events: per agent, each **cold start** (a replica started with one, until it
+served: ``replica_start`` → ``replica_ready``), with the cold start it was drawn to take
+(its ``cold_start_s``) — what a platform adds on top shows as the difference.
+
+Spans (and starts) that overlap a fault window are left out: a fault is a scenario's
+business, not the component's usual self.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLUMNS", "Observed", "fault_windows", "observe"]
+__all__ = ["COLUMNS", "Observed", "cold_starts", "fault_windows", "observe"]
 
 COLUMNS = ["request_id", "kind", "component", "caller", "attempt", "start_s", "end_s",
            "queue_s", "error_kind", "fallback", "tokens_in", "tokens_out"]
@@ -50,6 +54,8 @@ class Observed:
     hops: dict[str, np.ndarray] = field(default_factory=dict)  #: span kind → overhead
     #: per clean request, its time outside every agent call (system.request_overhead)
     request_overhead: np.ndarray | None = None
+    #: agent → (seconds from each cold replica start to its serving, the cold start drawn)
+    cold_start: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     spans: int = 0  #: spans read
     excluded: int = 0  #: spans left out for overlapping a fault
 
@@ -69,6 +75,35 @@ def fault_windows(events: Iterable[dict[str, object]]) -> list[tuple[float, floa
             windows.append((started.pop(fault), float(t)))
     windows.extend((t, np.inf) for t in started.values())
     return sorted(windows)
+
+
+def cold_starts(events: Iterable[dict[str, object]],
+                windows: Sequence[tuple[float, float]] = ()
+                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per agent, each replica start through a cold start (``cold_start_s`` > 0) that
+    came to serve, outside every fault window: the seconds it took, and the cold start it
+    was drawn to take."""
+    pending: dict[tuple[str, object], tuple[float, float]] = {}
+    found: dict[str, list[tuple[float, float]]] = {}
+    for e in events:
+        t, agent, kind = e.get("t_s"), str(e.get("agent")), e.get("type")
+        if not isinstance(t, int | float):
+            continue
+        key = (agent, e.get("replica"))
+        if kind == "replica_start":
+            meant = e.get("cold_start_s")
+            if isinstance(meant, int | float) and meant > 0:
+                pending[key] = (float(t), float(meant))
+            else:
+                pending.pop(key, None)
+        elif kind in ("replica_crash", "replica_stop"):
+            pending.pop(key, None)
+        elif kind == "replica_ready" and key in pending:
+            began, meant = pending.pop(key)
+            if all(float(t) < lo or began > hi for lo, hi in windows):
+                found.setdefault(agent, []).append((float(t) - began, meant))
+    return {agent: (np.array([a for a, _ in pairs]), np.array([m for _, m in pairs]))
+            for agent, pairs in found.items()}
 
 
 def _outside(spans: pd.DataFrame, windows: list[tuple[float, float]]) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from harness.calibrate.model import MIN_SAMPLES, Fitted, calibrate_system
-from harness.calibrate.observe import COLUMNS, Observed, fault_windows, observe
+from harness.calibrate.observe import COLUMNS, Observed, cold_starts, fault_windows, observe
 from harness.errors import InputError
 from harness.scenario.files import repoint_files
 from harness.scenario.model import Scenario
@@ -162,6 +162,7 @@ def calibrate_run(directory: Path, *, base: Path | None = None, overrides: Seque
         raise InputError(f"the spans lack {', '.join(missing)}", source=str(directory))
     windows = [] if include_faults else fault_windows(data.events)
     obs = observe(spans, windows, data.requests)
+    obs.cold_start = cold_starts(data.events, windows)
     system, fitted = calibrate_system(scenario.system, obs, min_samples=min_samples,
                                       seed=data.meta.seed or 0)
     k = ran.live.time_scale if data.meta.mode == "live" else 1.0
@@ -169,6 +170,11 @@ def calibrate_run(directory: Path, *, base: Path | None = None, overrides: Seque
     if obs.excluded:
         notes.append(f"{obs.excluded:,} of {obs.spans:,} spans overlap a fault and were left "
                      "out (--include-faults keeps them)")
+    for agent, (took, meant) in sorted(obs.cold_start.items()):
+        excess = took - meant
+        notes.append(f"cold start of {agent}: {len(took)} replica starts took "
+                     f"{np.median(excess):.3g} s (p50) and {np.percentile(excess, 95):.3g} s "
+                     "(p95) more than their drawn cold start")
     if data.meta.mode == "live" and k != 1:
         notes.append(f"fitted at time scale {k:g}: the live stack's overhead per hop is {k:g}× "
                      "longer in scenario time than in wall time, and is in these fits — compare "

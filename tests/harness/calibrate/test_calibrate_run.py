@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.calibrate.observe import fault_windows, observe
+from harness.calibrate.observe import cold_starts, fault_windows, observe
 from harness.records.reader import read_run
 from harness.scenario.loader import load_scenario
 
@@ -234,3 +234,72 @@ sla: {objective: 5s}
     assert squall("run", str(path), "--out", str(out), "--overwrite", "--no-report",
                   "-q").returncode == 3
     assert set(read_run(out).requests["outcome"].astype(str)) == {"timeout"}
+
+
+def test_cold_starts_are_read_from_replica_events() -> None:
+    events = [
+        {"t_s": 0.0, "type": "replica_start", "agent": "a", "replica": 0, "cold_start_s": 0.0},
+        {"t_s": 0.0, "type": "replica_ready", "agent": "a", "replica": 0},
+        {"t_s": 10.0, "type": "replica_start", "agent": "a", "replica": 1, "cold_start_s": 20.0},
+        {"t_s": 12.0, "type": "replica_start", "agent": "b", "replica": 0, "cold_start_s": 5.0},
+        {"t_s": 13.0, "type": "replica_stop", "agent": "b", "replica": 0},  # never served
+        {"t_s": 31.5, "type": "replica_ready", "agent": "a", "replica": 1},
+        {"t_s": 100.0, "type": "fault_start", "fault": "storm"},
+        {"t_s": 101.0, "type": "replica_start", "agent": "a", "replica": 2, "cold_start_s": 9.0},
+        {"t_s": 110.0, "type": "replica_ready", "agent": "a", "replica": 2},
+        {"t_s": 120.0, "type": "fault_end", "fault": "storm"},
+        {"t_s": 200.0, "type": "replica_start", "agent": "a", "replica": 3, "cold_start_s": 9.0},
+        {"t_s": 209.25, "type": "replica_ready", "agent": "a", "replica": 3},
+    ]
+    found = cold_starts(events, fault_windows(events))
+    assert set(found) == {"a"}  # b's replica stopped before it served
+    took, meant = found["a"]
+    # the start at 0 s had no cold start; the one inside the storm is the fault's
+    assert took.tolist() == [21.5, 9.25]
+    assert meant.tolist() == [20.0, 9.0]
+    everything = cold_starts(events)  # with no windows, the storm's start counts too
+    assert len(everything["a"][0]) == 3
+
+
+BURSTY = """
+name: cold
+seed: 3
+duration: 6h
+system:
+  endpoints:
+    m: {latency: {dist: gamma, mean: 2s, cv: 0.3}, concurrency: 512}
+  agents:
+    worker:
+      replicas: {initial: 1, min: 1, max: 6}
+      concurrency: 2
+      llm: {endpoint: m}
+      autoscaler: {metric: queue_per_replica, target: 1, interval: 10s,
+                   scale_down_window: 1m, cold_start: {dist: gamma, mean: 30s, cv: 0.3}}
+  workflows: {only: {steps: [worker]}}
+demand:
+  curve:
+    sum:
+      - constant: 0.2
+      - burst: {every: 10m, duration: 3m, height: 2, start: 2m, rise: 10s}
+sla: {objective: 20s}
+"""
+
+
+def test_a_cold_start_calibrates_back_from_the_replica_events(tmp_path: Path) -> None:
+    path = tmp_path / "cold.yaml"
+    path.write_text(BURSTY)
+    out = tmp_path / "run"
+    done = squall("run", str(path), "--out", str(out), "--no-report", "-q")
+    assert done.returncode == 3, done.stderr  # no gates: inconclusive, records complete
+    took, meant = cold_starts(read_run(out).events)["worker"]
+    assert len(took) >= 60
+    assert np.allclose(took, meant, atol=1e-5)  # the simulator adds nothing to a cold start
+    twin_path = tmp_path / "twin.yaml"
+    done = squall("calibrate", str(out), "-o", str(twin_path))
+    assert done.returncode == 0, done.stderr
+    assert "cold start of worker" in done.stdout
+    twin = load_scenario(twin_path).system.agents["worker"]
+    assert twin.cold_start is not None  # the agent's own, over the autoscaler's
+    written = load_scenario(path).system.autoscaler_for("worker")
+    assert written is not None
+    assert _q(twin.cold_start) == pytest.approx(_q(written.cold_start), rel=0.1)
