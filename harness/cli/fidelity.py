@@ -112,9 +112,7 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     write_json(out / "fidelity.json", {**result.to_json(), "twin": str(args.twin)
                                        if args.twin is not None else None})
     _print_checks(result, args.replications)
-    failed = sum(not c.passed for c in result.checks)
-    print(f"{result.verdict.value.upper()}: {len(result.checks) - failed} of "
-          f"{len(result.checks)} figures within tolerance ({out / 'fidelity.json'})")
+    print(f"{result.verdict.value.upper()}: {_tally(result)} ({out / 'fidelity.json'})")
     if not args.no_report:
         from reports.render import render_compare
 
@@ -123,6 +121,21 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
                                 out / "fidelity.html", fidelity=result)
         print(f"report    {report}")
     return EXIT[result.verdict]
+
+
+_MARK = {"within": "✓", "unresolved": "~", "outside": "✗"}
+
+
+def _tally(result: Fidelity) -> str:
+    """``9 of 11 figures within tolerance, 1 unresolved (…), 1 outside``."""
+    count = {s: sum(c.status == s for c in result.checks) for s in _MARK}
+    parts = [f"{count['within']} of {len(result.checks)} figures within tolerance"]
+    if count["unresolved"]:
+        parts.append(f"{count['unresolved']} unresolved (outside it, but inside the twin's "
+                     "own range: more replications or a longer run can settle it)")
+    if count["outside"] and count["unresolved"]:
+        parts.append(f"{count['outside']} outside both")
+    return ", ".join(parts)
 
 
 def _print_checks(result: Fidelity, replications: int) -> None:
@@ -140,7 +153,7 @@ def _print_checks(result: Fidelity, replications: int) -> None:
                 return "-"
             return format_value(metric, value) if metric else f"{value:.3g}"
 
-        mark = "✓" if c.passed else "✗"
+        mark = _MARK[c.status]
         band = ""
         if c.spread is not None:
             lo, hi = c.spread

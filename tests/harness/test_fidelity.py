@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.fidelity import Check, Tolerance, parse_tolerance
+from harness.fidelity import Check, Fidelity, Tolerance, parse_tolerance
 from harness.records.reader import read_run
 from tests.harness.live.test_live_run import SCENARIO, squall, tmp_env
 
@@ -32,6 +32,36 @@ def test_one_engine_seeing_what_the_other_did_not_fails_and_neither_passes() -> 
     assert not Check("recovery.f", None, 12.0, tol).passed
     assert Check("recovery.f", None, None, tol).passed  # both never recovered
     assert Check("replicas.a", 4.0, 3.0, Tolerance(relative=0.1, absolute=0.5), gap=0.4).passed
+
+
+@given(finite, finite, finite, finite)
+def test_a_miss_inside_the_twins_own_range_is_unresolved_and_only_then(
+        sim: float, live: float, a: float, b: float) -> None:
+    lo, hi = min(a, b), max(a, b)
+    tol = Tolerance(relative=0.1)
+    check = Check("latency.p95", sim, live, tol, spread=(lo, hi))
+    inside = lo - 1e-12 <= live <= hi + 1e-12  # the rounding the check allows
+    assert check.status == ("within" if check.passed else
+                            "unresolved" if inside else "outside")
+    assert Check("latency.p95", sim, live, tol).status in ("within", "outside")  # no range
+
+
+def test_the_verdict_fails_on_a_miss_outside_both_and_is_inconclusive_on_unresolved() -> None:
+    tol = Tolerance(relative=0.1)
+    within = Check("latency.p95", 10.0, 10.5, tol, spread=(9.0, 12.0))
+    unresolved = Check("recovery.crash", 120.0, 270.0, tol, spread=(120.0, 450.0))
+    outside = Check("latency.p99", 10.0, 20.0, tol, spread=(9.0, 12.0))
+    never = Check("recovery.storm", 300.0, None, tol, spread=(240.0, float("inf")))
+    assert never.status == "unresolved"  # the twin, too, sometimes never recovers
+    assert Check("recovery.storm", 300.0, None, tol, spread=(240.0, 600.0)).status == "outside"
+
+    def verdict(*checks: Check, doubts: tuple[str, ...] = ()) -> str:
+        return Fidelity(list(checks), Path("s"), Path("l"), list(doubts)).verdict.value
+
+    assert verdict(within) == "pass"
+    assert verdict(within, unresolved, never) == "inconclusive"
+    assert verdict(within, unresolved, outside) == "fail"
+    assert verdict(within, doubts=("the load generator fell behind",)) == "inconclusive"
 
 
 @pytest.mark.parametrize(("text", "name", "tol"), [
@@ -86,6 +116,8 @@ def test_fidelity_runs_both_engines_on_the_same_arrivals_and_judges_each_figure(
             assert (hi is None or c["sim"] <= hi)
         if c["live"] is not None and hi is not None:
             assert c["within_twin_range"] == (lo <= c["live"] <= hi)
+        assert c["status"] == ("within" if c["passed"] else
+                               "unresolved" if c["within_twin_range"] else "outside")
     assert "twin's range over 3 runs" in done.stdout
     names = {c["check"] for c in result["checks"]}
     assert {"latency.p50", "latency.p95", "latency.p99", "attainment", "recovery.slow-llm",
