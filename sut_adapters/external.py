@@ -291,6 +291,9 @@ class ExternalTarget:
     def remove(self, fault_id: str) -> None:
         self.proxies.remove(fault_id)
 
+    def begin(self, t0: float) -> None:
+        """Nothing to align: the system keeps its own time."""
+
     def remove_all(self) -> None:
         self.proxies.remove_all()
 

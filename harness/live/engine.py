@@ -239,6 +239,7 @@ class _Run:
         assert driver.stdin is not None
         self.cpu = GroupCpu(driver.pid)  # the driver leads its own process group
         self.t0 = time.monotonic() + START_MARGIN_S
+        self.target.begin(self.t0)
         t0_wall = time.time() + (self.t0 - time.monotonic())  # workers elsewhere share it
         driver.stdin.write(f"GO {t0_wall!r}\n".encode())
         driver.stdin.flush()

@@ -103,6 +103,12 @@ class Target(Protocol):
         ``marks`` (streamed requests) say when the body had grown to so many bytes."""
         ...
 
+    def begin(self, t0: float) -> None:
+        """The run's t = 0 on ``time.monotonic()`` (just ahead of the first arrival): a
+        system that keeps time of its own aligns to it (the reference supervisor's
+        autoscaler ticks from it, as the simulator's does from 0)."""
+        ...
+
     def apply(self, fault_id: str, target: str, fault: dict[str, Any],
               lease_s: float) -> None: ...
 

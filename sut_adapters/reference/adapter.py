@@ -57,7 +57,7 @@ def open_reference(scenario: Scenario, *, url: str | None = None, token: str | N
     try:
         service = start_service("supervisor", scenario.name, system.model_dump(mode="json"),
                                  token=token, seed=scenario.seed, workdir=work,
-                                 ready_within=30.0 + 2.0 * processes)
+                                 ready_within=30.0 + 2.0 * processes, await_clock=True)
     except StartError as exc:
         if own:
             shutil.rmtree(work, ignore_errors=True)
@@ -123,6 +123,10 @@ class ReferenceTarget:
     def remove(self, fault_id: str) -> None:
         self._call("DELETE", f"/_squall/faults/{quote(fault_id, safe='')}", missing_ok=True)
         self._applied.discard(fault_id)
+
+    def begin(self, t0: float) -> None:
+        """The run's t = 0: the supervisor's autoscaler ticks from it."""
+        self._call("PUT", "/_squall/clock", {"t0": t0})
 
     def remove_all(self) -> None:
         for fault_id in sorted(self._applied):

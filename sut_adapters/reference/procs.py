@@ -2,7 +2,7 @@
 takes its children too), readiness awaited with a deadline, its stderr (JSON log lines)
 kept in a file, SIGTERM then SIGKILL.
 
-Two ways to start one. A new interpreter (``python -m sut_adapters.reference.run``,
+Two ways to start one. A new interpreter (``python -m sut_adapters.reference``,
 readiness from its ``READY <port>`` line) pays the imports every time: about 0.5 s of CPU,
 and several seconds while the cores are saturated, which a live run's time scale
 multiplies (30 s of scenario time per wall second at 30x: a replica meant to start in
@@ -90,7 +90,7 @@ def start_service(kind: str, name: str, spec: dict[str, Any], *, token: str, see
     else:
         with open(log, "wb") as err:
             popen = subprocess.Popen(
-                [sys.executable, "-m", "sut_adapters.reference.run", "--config", config_path],
+                [sys.executable, "-m", "sut_adapters.reference", "--config", config_path],
                 stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         proc, ready = popen, functools.partial(_wait_ready, popen)
@@ -132,7 +132,8 @@ def _wait_ready(proc: subprocess.Popen[bytes], within: float) -> int:
 #: what the fork server imports once, so a forked service starts without importing
 PRELOAD = ["sut_adapters.reference.run", "sut_adapters.reference.service",
            "sut_adapters.reference.agent", "sut_adapters.reference.llm",
-           "sut_adapters.reference.tool", "sut_adapters.reference.orchestrator"]
+           "sut_adapters.reference.tool", "sut_adapters.reference.orchestrator",
+           "uvloop"]  # what serve() runs on (a module that will not import is skipped)
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""A reference service's process: ``python -m sut_adapters.reference.run --config FILE``.
+"""A reference service's process: ``python -m sut_adapters.reference --config FILE``.
 
 The config file (JSON, written by whoever starts the service, readable by its owner
 only) holds the control token, so it never shows in the process table:
@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None,
         from sut_adapters.reference.supervisor import Supervisor, supervisor_app
 
         sup = Supervisor(System.model_validate(config["spec"]), seed=int(config.get("seed", 0)),
-                         token=config["token"], workdir=args.config.parent)
+                         token=config["token"], workdir=args.config.parent,
+                         await_clock=bool(config.get("await_clock", False)))
         app = supervisor_app(sup)
     else:
         raise SystemExit(f"squall reference: no service kind {kind!r}")

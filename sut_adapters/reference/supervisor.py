@@ -8,7 +8,9 @@ running, applies faults to it, and stops all of it.
 - Keeps the orchestrator's replica list current; a replica process that dies on its own
   is restarted (a pod's ``restartPolicy: Always``); one killed by a crash fault without
   ``restart_after`` stays gone.
-- Serves the control API (bearer token): ``GET /_squall/state``, and leased faults
+- Serves the control API (bearer token): ``GET /_squall/state``; ``PUT /_squall/clock``
+  (``{"t0": …}``, a run's t = 0 on the machine's monotonic clock: the autoscaler ticks
+  from it, as the simulator's from 0, and starts afresh); and leased faults
   (``PUT|DELETE /_squall/faults/{id}``, ``POST …/renew``) for every fault kind: per-call
   faults go to the processes that own the target (every replica of an agent, and
   replicas started later); partial outages take slots (endpoints, tools) or replicas
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import random
 import secrets
@@ -49,6 +52,7 @@ from faults.specs import Target as FaultTarget
 from harness.dists import BlockSampler
 from harness.policies.autoscaler import HpaScaler
 from harness.rng import stream
+from harness.scenario.policies import Autoscaler
 from harness.scenario.system import ScaleMetric, System
 from sut_adapters.reference.metrics import Metric, add_metrics, counter, gauge
 from sut_adapters.reference.procs import Service, start_service, stop_service
@@ -69,6 +73,7 @@ __all__ = ["Replica", "Supervisor", "supervisor_app"]
 WATCH_S = 0.2  #: how often replica processes are checked
 LOAD_TIMEOUT_S = 1.0  #: how long a service may take to say how busy it is
 MAX_EVENTS = 10_000  #: replica events kept for the control API (the newest)
+CLOCK_SKEW_S = 3600.0  #: how far from now a run's t = 0 may be
 
 
 @dataclass
@@ -86,8 +91,15 @@ class Replica:
 
 class Supervisor:
     def __init__(self, system: System, *, seed: int = 0, token: str | None = None,
-                 workdir: Path) -> None:
+                 workdir: Path, await_clock: bool = False) -> None:
         self.system, self.seed = system, seed
+        #: the run's t = 0 on time.monotonic() (PUT /_squall/clock): the autoscaler ticks
+        #: at t0 + n × interval from it, as the simulator's does from 0; with
+        #: ``await_clock`` it makes no decision before a run has set it
+        self.t0: float | None = None
+        self.await_clock = await_clock
+        self._clock_set = asyncio.Event()
+        self._publishing = asyncio.Lock()
         self.token = token or secrets.token_urlsafe(24)
         self.workdir = workdir
         self.endpoints: dict[str, Service] = {}
@@ -199,11 +211,14 @@ class Supervisor:
                 for name, listing in self.replicas.items()}
 
     async def _publish(self) -> None:
-        """Tell the orchestrator which replicas take calls."""
+        """Tell the orchestrator which replicas take calls: one message at a time, each
+        with the rotation as it is when it goes (sent at once on separate connections,
+        an older one could land last and put stopped replicas back)."""
         if self.orchestrator is None or self.session is None:
             return
-        async with self.session.put(f"{self.orchestrator.url}/_squall/replicas",
-                                    json=self._rotation(), headers=self._auth()) as r:
+        async with self._publishing, self.session.put(
+                f"{self.orchestrator.url}/_squall/replicas", json=self._rotation(),
+                headers=self._auth()) as r:
             await r.read()
 
     def _auth(self) -> dict[str, str]:
@@ -264,49 +279,80 @@ class Supervisor:
 
     # --- autoscaling ---------------------------------------------------------------------
 
+    def set_clock(self, t0: float) -> None:
+        """A run's t = 0: every autoscaler starts afresh, ticking from it."""
+        self.t0 = t0
+        woken, self._clock_set = self._clock_set, asyncio.Event()
+        woken.set()
+
+    async def _until(self, when: float) -> bool:
+        """Sleep until ``when`` (time.monotonic()); True if the clock was set meanwhile."""
+        clock_set = self._clock_set
+        wait = None if math.isinf(when) else max(when - time.monotonic(), 0.0)
+        try:
+            await asyncio.wait_for(clock_set.wait(), wait)
+        except TimeoutError:
+            return False
+        return True
+
     async def autoscale(self, agent: str) -> None:
-        """The HPA loop for one agent: every interval its metric over live replicas, the
-        decision, then new replicas (real processes, through their cold start) or
-        drained ones (out of rotation, stopped once idle)."""
+        """The HPA loop for one agent: at each tick (``interval`` apart, from the run's
+        t = 0 once a run has set the clock, else from now) its metric over live replicas,
+        the decision, then new replicas (real processes, through their cold start) or
+        drained ones (out of rotation, stopped once idle). A tick missed while the
+        machine was busy is skipped, not made up."""
         spec = self.system.autoscaler_for(agent)
         if spec is None:
             return
         bounds = self.system.agents[agent].replicas
-        scaler = HpaScaler(spec, bounds.lower, bounds.upper)
-        concurrency = self.system.agents[agent].concurrency
         while not self._stopping:
-            await asyncio.sleep(spec.interval)
-            alive = [r for r in self.replicas[agent] if not r.doomed and not r.draining]
-            loads = await asyncio.gather(*(self._load(r) for r in alive))
-            busy = sum(b for b, _ in loads)
-            queued = sum(q for _, q in loads) + await self._shared_queue(agent)
-            total = {ScaleMetric.QUEUE_PER_REPLICA: float(queued),
-                     ScaleMetric.UTILIZATION: busy / concurrency}.get(
-                         spec.metric, float(busy + queued))
-            decision = scaler.decide(time.monotonic(), len(alive), total)
-            event = {"agent": agent, "current": len(alive), "metric": round(total, 6),
-                     "desired": decision.desired, "t": round(time.monotonic(), 3)}
-            self.scale_events = [*self.scale_events[-99:], event]
-            # the simulator's records of the same decision
-            self.log("scale_decision", agent=agent, current=len(alive),
-                     metric=round(total, 6), raw=decision.raw, desired=decision.desired)
-            if decision.desired != len(alive):
-                self.log("scale", agent=agent, to=decision.desired, **{"from": len(alive)})
-            if decision.desired > len(alive):
-                for _ in range(decision.desired - len(alive)):
-                    replica = Replica(agent, self._new_index(agent))
-                    self.replicas[agent].append(replica)
-                    cold = self._cold_start(agent)
-                    self.log("replica_start", agent=agent, replica=replica.index,
-                             cold_start_s=round(cold, 6))
-                    replica.tasks.append(asyncio.create_task(
-                        self._start_replica(replica, cold)))
-                LOG.info("scale up", extra={"fields": event})
-            elif decision.desired < len(alive):
-                order = sorted(alive, key=lambda r: (r.ready, -r.index))  # starting first
-                for replica in order[: len(alive) - decision.desired]:
-                    replica.tasks.append(asyncio.create_task(self._drain(replica)))
-                LOG.info("scale down", extra={"fields": event})
+            clock = self.t0
+            if clock is None and self.await_clock:
+                await self._until(math.inf)
+                continue
+            epoch = time.monotonic() if clock is None else clock
+            scaler = HpaScaler(spec, bounds.lower, bounds.upper)  # as the simulator's at 0
+            tick = 1
+            while not self._stopping and self.t0 == clock:
+                if await self._until(epoch + tick * spec.interval) or self._stopping:
+                    break
+                await self._scale(agent, spec, scaler)
+                tick = max(tick + 1, math.ceil((time.monotonic() - epoch) / spec.interval))
+
+    async def _scale(self, agent: str, spec: Autoscaler, scaler: HpaScaler) -> None:
+        """One autoscaler decision for ``agent`` and what it starts or drains."""
+        concurrency = self.system.agents[agent].concurrency
+        alive = [r for r in self.replicas[agent] if not r.doomed and not r.draining]
+        loads = await asyncio.gather(*(self._load(r) for r in alive))
+        busy = sum(b for b, _ in loads)
+        queued = sum(q for _, q in loads) + await self._shared_queue(agent)
+        total = {ScaleMetric.QUEUE_PER_REPLICA: float(queued),
+                 ScaleMetric.UTILIZATION: busy / concurrency}.get(
+                     spec.metric, float(busy + queued))
+        decision = scaler.decide(time.monotonic(), len(alive), total)
+        event = {"agent": agent, "current": len(alive), "metric": round(total, 6),
+                 "desired": decision.desired, "t": round(time.monotonic(), 3)}
+        self.scale_events = [*self.scale_events[-99:], event]
+        # the simulator's records of the same decision
+        self.log("scale_decision", agent=agent, current=len(alive),
+                 metric=round(total, 6), raw=decision.raw, desired=decision.desired)
+        if decision.desired != len(alive):
+            self.log("scale", agent=agent, to=decision.desired, **{"from": len(alive)})
+        if decision.desired > len(alive):
+            for _ in range(decision.desired - len(alive)):
+                replica = Replica(agent, self._new_index(agent))
+                self.replicas[agent].append(replica)
+                cold = self._cold_start(agent)
+                self.log("replica_start", agent=agent, replica=replica.index,
+                         cold_start_s=round(cold, 6))
+                replica.tasks.append(asyncio.create_task(
+                    self._start_replica(replica, cold)))
+            LOG.info("scale up", extra={"fields": event})
+        elif decision.desired < len(alive):
+            order = sorted(alive, key=lambda r: (r.ready, -r.index))  # starting first
+            for replica in order[: len(alive) - decision.desired]:
+                replica.tasks.append(asyncio.create_task(self._drain(replica)))
+            LOG.info("scale down", extra={"fields": event})
 
     async def _shared_queue(self, agent: str) -> int:
         """Calls waiting for ``agent`` in the orchestrator's shared queue (its default
@@ -555,6 +601,7 @@ class Supervisor:
                        for n, listing in self.replicas.items()},
             "restarts": self.restarts,
             "scale_events": self.scale_events,
+            "clock": self.t0,
             "events_seq": self._seq,
         }
 
@@ -620,6 +667,18 @@ def _cold_start(system: System, agent: str) -> Any:
     return scaler.cold_start if scaler is not None else None
 
 
+def clock_of(body: Any) -> float:
+    """The ``t0`` of a ``PUT /_squall/clock`` body; BadRequestError saying what is wrong."""
+    t0 = body.get("t0") if isinstance(body, dict) else None
+    if isinstance(t0, bool) or not isinstance(t0, int | float) or not math.isfinite(t0):
+        raise BadRequestError("t0 must be a number: the run's t = 0 on this machine's "
+                              "monotonic clock")
+    if abs(t0 - time.monotonic()) > CLOCK_SKEW_S:
+        raise BadRequestError(f"t0 {t0:g} is more than {CLOCK_SKEW_S:g} s from this "
+                              "machine's monotonic clock: it is not a time on it")
+    return float(t0)
+
+
 def supervisor_app(sup: Supervisor) -> web.Application:
     """The supervisor's control API and lifecycle: it starts the system when it starts
     serving and stops all of it (faults rolled back) when it stops."""
@@ -674,7 +733,13 @@ def supervisor_app(sup: Supervisor) -> web.Application:
 
     add_metrics(app, lambda: _metrics(sup, control))
     app.cleanup_ctx.append(lambda _app: sup.run(control))
+    async def put_clock(request: web.Request) -> web.Response:
+        authorize(request, sup.token)
+        sup.set_clock(clock_of(await read_json(request)))
+        return web.json_response({"t0": sup.t0})
+
     app.router.add_get("/_squall/state", state)
+    app.router.add_put("/_squall/clock", put_clock)
     app.router.add_put("/_squall/faults/{id}", put_fault)
     app.router.add_post("/_squall/faults/{id}/renew", renew)
     app.router.add_delete("/_squall/faults/{id}", delete_fault)

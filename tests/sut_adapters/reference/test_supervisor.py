@@ -298,7 +298,7 @@ name: scaling
 duration: 1m
 system:
   agents:
-    w: {replicas: {initial: 1, min: 1, max: 3}, concurrency: 1, service_time: 300ms}
+    w: {replicas: {initial: 1, min: 1, max: 5}, concurrency: 1, service_time: 300ms}
   autoscaler: {metric: utilization, target: 50%, interval: 1s, scale_down_window: 2s,
                cold_start: 500ms}
   workflows: {flow: {steps: [w]}}
@@ -320,21 +320,51 @@ def test_the_autoscaler_adds_real_replicas_under_load_and_drains_them_after(
     try:
         for w in workers:
             w.start()
-        wait_for(lambda: len(ready(running, "w")) == 3, within=20)
+        wait_for(lambda: len(ready(running, "w")) == 5, within=30)
         pids = {r["service"]["pid"] for r in running.state()["agents"]["w"]}
-        assert len(pids) == 3  # three real processes
+        assert len(pids) == 5  # five real processes
         stop_load.set()
         for w in workers:
             w.join(timeout=10)
         wait_for(lambda: len(running.state()["agents"]["w"]) == 1, within=20)
         events = running.state()["scale_events"]
-        assert max(e["desired"] for e in events) == 3
+        assert max(e["desired"] for e in events) == 5
         assert gone(sorted(pids - {running.state()["agents"]["w"][0]["service"]["pid"]})) == []
+        # four drained at once: the orchestrator's rotation is the one left, not a stale
+        # list naming stopped replicas (their calls would fail as unavailable)
+        rotation = ("squall_replicas_in_rotation", (("agent", "w"),))
+        wait_for(lambda: scrape(running.orchestrator)[rotation] == 1, within=5)
+        assert all(running.flow()[0] == 200 for _ in range(10))
     finally:
         stop_load.set()
         all_pids = running.pids()
         stop(running.proc)
     assert gone(all_pids) == []
+
+
+def test_the_autoscaler_ticks_from_the_runs_clock_once_a_run_sets_it(tmp_path: Path) -> None:
+    running = start(tmp_path, SCALING)
+    try:
+        for body, says in (({"t0": "soon"}, "t0 must be a number"),
+                           ({"t0": time.monotonic() + 1e6}, "is not a time on it"),
+                           ([], "must be a JSON object")):
+            status, answer = running.control.json("PUT", "/_squall/clock", body)
+            assert status == 400
+            assert says in answer["error"]["message"]
+        t0 = time.monotonic() + 0.35  # as a run sets it: just ahead of its first arrival
+        status, answer = running.control.json("PUT", "/_squall/clock", {"t0": t0})
+        assert (status, answer["t0"]) == (200, t0)
+        assert running.state()["clock"] == t0
+        wait_for(lambda: sum(e["t"] > t0 for e in running.state()["scale_events"]) >= 3,
+                 within=10)
+        ticks = [e["t"] - t0 for e in running.state()["scale_events"] if e["t"] > t0]
+        # at t0 + 1 s, + 2 s, …: the simulator's ticks (interval 1 s), not the start's
+        assert [round(t) for t in ticks[:3]] == [1, 2, 3]
+        assert all(abs(t - round(t)) < 0.25 for t in ticks)
+    finally:
+        pids = running.pids()
+        stop(running.proc)
+    assert gone(pids) == []
 
 
 def test_a_dead_endpoint_comes_back_on_its_port_with_its_faults(ref: Running) -> None:
