@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import json
 import multiprocessing
 import os
@@ -129,8 +130,10 @@ def _wait_ready(proc: subprocess.Popen[bytes], within: float) -> int:
                     return int(line.split()[1])
 
 
+#: the services' entry point: ``main(argv, announce)``
+ENTRY = "sut_adapters.reference.run"
 #: what the fork server imports once, so a forked service starts without importing
-PRELOAD = ["sut_adapters.reference.run", "sut_adapters.reference.service",
+PRELOAD = [ENTRY, "sut_adapters.reference.procs", "sut_adapters.reference.service",
            "sut_adapters.reference.agent", "sut_adapters.reference.llm",
            "sut_adapters.reference.tool", "sut_adapters.reference.orchestrator",
            "uvloop"]  # what serve() runs on (a module that will not import is skipped)
@@ -234,13 +237,14 @@ def _forked_main(config_path: str, log: str, port_to: Any) -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)
     os.close(null)
-    from sut_adapters.reference.run import main
-
     def announce(port: int) -> None:
         port_to.send(port)
         port_to.close()
 
-    main(["--config", config_path], announce=announce)
+    # by name, as a new interpreter is started by name (python -m …): the entry point
+    # sits above everything it may start, this module below it
+    entry = importlib.import_module(ENTRY)
+    entry.main(["--config", config_path], announce=announce)
 
 
 def stop_service(service: Service, grace: float = 3.0) -> int | None:
