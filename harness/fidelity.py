@@ -23,8 +23,9 @@ fell behind, makes the comparison inconclusive: its figures do not describe the 
 Some figures are ill-conditioned: a recovery time is the first moment after which the SLI
 stays compliant for several windows, so when the SLI hovers near its objective, a small
 difference moves it by whole minutes — in either engine. With replications (the twin run
-again on other arrivals) each check also carries the twin's own range of the figure, and
-says whether the live figure falls inside it: a gap the twin's own variability explains
+again on other arrivals) each check also carries the twin's own range of the figure (for
+``replicas.AGENT``, of the mean ready replicas), and says whether the live figure falls
+inside it: a gap the twin's own variability explains
 is not evidence against the twin. Such a check — outside its tolerance, inside the twin's
 range — is *unresolved*: the figure varies more from one set of arrivals to the next than
 the tolerance allows, so one paired comparison cannot tell. The verdict is FAIL when any
@@ -229,14 +230,28 @@ def _ready(run: RunData, step: float, duration: float) -> dict[str, np.ndarray]:
     return out
 
 
+def _mean_ready(run: RunData) -> dict[str, float]:
+    """Each agent's ready replicas, averaged over the run's samples."""
+    ts = run.timeseries
+    if ts is None or ts.empty:
+        return {}
+    agents = ts[ts["kind"].astype(str) == "agent"]
+    return {str(name): float(ready.mean()) for name, ready in
+            agents.groupby(agents["component"].astype(str), observed=True)["ready"]}
+
+
 def figures(run_dir: Path, summary: Summary) -> dict[str, float | None]:
     """The figures of a run that replications can spread: latency, attainment, error
-    shares, recovery (None: never recovered) and cost."""
+    shares, recovery (None: never recovered), each agent's mean ready replicas, and
+    cost."""
     out: dict[str, float | None] = {f"latency.{q}": getattr(summary.latency_s, q)
                                     for q in ("p50", "p95", "p99")}
     out["attainment"] = summary.sla.attainment
-    for kind, share in _error_shares(read_run(run_dir).requests).items():
+    run = read_run(run_dir)
+    for kind, share in _error_shares(run.requests).items():
         out[f"errors.{kind}"] = share
+    for name, mean in _mean_ready(run).items():
+        out[f"replicas.{name}"] = mean
     for fault, value in _recovery(summary).items():
         out[f"recovery.{fault}"] = value
     out["cost.total_usd"] = summary.cost.total_usd
@@ -286,19 +301,19 @@ def judge_fidelity(sim_dir: Path, live_dir: Path, sim: Summary, live: Summary, *
             "one run never recovered" if (a is None) != (b is None) else "")
         checks.append(Check(name, a, b, _tolerance(name, tol), note=note))
     sim_ready, live_ready = _ready(sim_run, step, duration), _ready(live_run, step, duration)
+    sim_mean, live_mean = _mean_ready(sim_run), _mean_ready(live_run)
     for agent in sorted(set(sim_ready) | set(live_ready)):
         name = f"replicas.{agent}"
         sa, la = sim_ready.get(agent), live_ready.get(agent)
         if sa is None or la is None:
-            checks.append(Check(name, None if sa is None else float(np.nanmean(sa)),
-                                None if la is None else float(np.nanmean(la)),
+            checks.append(Check(name, sim_mean.get(agent), live_mean.get(agent),
                                 _tolerance(name, tol), note="sampled in one run only"))
             continue
         both = ~np.isnan(sa) & ~np.isnan(la)
         if not both.any():
             continue
-        checks.append(Check(name, float(sa[both].mean()), float(la[both].mean()),
-                            _tolerance(name, tol),
+        # the figures: each run's mean; the gap: sample by sample, where both sampled
+        checks.append(Check(name, sim_mean[agent], live_mean[agent], _tolerance(name, tol),
                             gap=float(np.abs(sa[both] - la[both]).mean()),
                             note="mean gap over the run's samples"))
     checks.append(Check("cost.total_usd", sim.cost.total_usd, live.cost.total_usd,
