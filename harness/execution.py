@@ -177,21 +177,25 @@ def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None
             overrides: Sequence[str] = (), gates: Sequence[Gate] = (),
             command: Sequence[str] | None = None, report: Reporter | None = None,
             warmup: float = 0.0, overwrite: bool = False, progress: bool = True,
-            attribute: bool = False, options: Mapping[str, Any] | None = None) -> Summary:
+            attribute: bool = False, options: Mapping[str, Any] | None = None,
+            arrivals_seed: int | None = None) -> Summary:
     """Run ``scenario`` in ``mode`` into ``out``; return its scored summary. With
     ``attribute``, each fault whose impact overlaps another's is also attributed by a
     counterfactual: the same run (seed, arrivals) without that fault. ``options`` go to
-    the engine (a live run's control token, its web UI port)."""
+    the engine (a live run's control token, its web UI port). ``arrivals_seed``: draw
+    the arrivals under another seed than the rest (the same arrivals, other luck)."""
     engine = engine_for(mode)
     seed = scenario.seed if seed is None else seed
     if seed != scenario.seed:
         scenario = scenario.model_copy(update={"seed": seed})
     _inputs(out, scenario, source_text, overwrite, source_dir)
-    schedule = build_schedule(scenario, seed)
+    schedule = build_schedule(scenario, seed if arrivals_seed is None else arrivals_seed)
     meta = _meta(scenario, mode, seed, overrides=overrides, source_dir=source_dir,
                  command=command)
     meta.update(schedule_fingerprint=schedule.fingerprint(), arrivals=len(schedule),
                 warmup_s=warmup)
+    if arrivals_seed is not None and arrivals_seed != seed:
+        meta["arrivals_seed"] = arrivals_seed
     writer = RunWriter(out, meta)
     started = time.perf_counter()
     shown = _Progress(scenario.name) if progress else None  # live: the engine shows its own
@@ -212,13 +216,13 @@ def execute(scenario: Scenario, *, mode: str, out: Path, seed: int | None = None
     for rec in summary.recovery:
         if rec.confounded_by:
             _without(scenario, rec.fault, out=out, seed=seed, source_dir=source_dir,
-                     warmup=warmup)
+                     warmup=warmup, arrivals_seed=arrivals_seed)
     return rescore(out, gates=gates, report=report, scenario=scenario,
                    warmup=warmup)
 
 
 def _without(scenario: Scenario, fault: str, *, out: Path, seed: int,
-             source_dir: Path | None, warmup: float) -> None:
+             source_dir: Path | None, warmup: float, arrivals_seed: int | None) -> None:
     """The counterfactual run of ``scenario`` without ``fault``: same seed, same arrivals,
     no gates (it is a measurement, not a verdict)."""
     alt = scenario.model_copy(update={
@@ -226,7 +230,8 @@ def _without(scenario: Scenario, fault: str, *, out: Path, seed: int,
     print(f"  attributing {fault}: the same run without it", file=sys.stderr, flush=True)
     execute(alt, mode="sim", out=RunDir(out).counterfactual(fault), seed=seed,
             source_dir=source_dir, command=["squall", "run", "--attribute"],
-            report=None, warmup=warmup, overwrite=True, progress=False)
+            report=None, warmup=warmup, overwrite=True, progress=False,
+            arrivals_seed=arrivals_seed)
 
 
 class _Progress:

@@ -23,12 +23,13 @@ fell behind, makes the comparison inconclusive: its figures do not describe the 
 Some figures are ill-conditioned: a recovery time is the first moment after which the SLI
 stays compliant for several windows, so when the SLI hovers near its objective, a small
 difference moves it by whole minutes — in either engine. With replications (the twin run
-again on other arrivals) each check also carries the twin's own range of the figure (for
+again on the same arrivals under other seeds: other service times, errors and cold
+starts) each check also carries the twin's own range of the figure (for
 ``replicas.AGENT``, of the mean ready replicas), and says whether the live figure falls
-inside it: a gap the twin's own variability explains
-is not evidence against the twin. Such a check — outside its tolerance, inside the twin's
-range — is *unresolved*: the figure varies more from one set of arrivals to the next than
-the tolerance allows, so one paired comparison cannot tell. The verdict is FAIL when any
+inside it: a gap the twin's own luck explains is not evidence against the twin. Such a
+check — outside its tolerance, inside the twin's range — is *unresolved*: on these
+arrivals the figure varies more with the system's luck than the tolerance allows, so one
+paired comparison cannot tell. The verdict is FAIL when any
 check is outside both, INCONCLUSIVE when the only misses are unresolved (more
 replications, a longer run or a wider tolerance can settle them), PASS otherwise.
 """
@@ -112,13 +113,13 @@ class Check:
     tolerance: Tolerance
     gap: float | None = None  #: how far apart (default |live − sim|)
     note: str = ""
-    #: the twin's own range of this figure over replications on other arrivals (min, max),
+    #: the twin's own range of this figure over replications on the same arrivals (min, max),
     #: None without replications; a recovery the twin never made counts as +inf
     spread: tuple[float, float] | None = None
 
     @property
     def within_spread(self) -> bool | None:
-        """Is the live figure one the twin itself produces on other arrivals?"""
+        """Is the live figure one the twin itself produces on these arrivals?"""
         live = self.live
         if live is None and self.name.startswith("recovery."):
             live = math.inf  # never recovered: inside a range that reaches "never"
@@ -277,8 +278,8 @@ def judge_fidelity(sim_dir: Path, live_dir: Path, sim: Summary, live: Summary, *
                    tolerances: Mapping[str, Tolerance] | None = None,
                    replicas: Sequence[tuple[Path, Summary]] = ()) -> Fidelity:
     """Compare the simulated run in ``sim_dir`` with the live one in ``live_dir``.
-    ``replicas``: the twin's runs on other arrivals (with ``sim``'s own), whose range
-    says how much of a gap the twin's own variability explains."""
+    ``replicas``: the twin's runs on the same arrivals under other seeds (with ``sim``'s
+    own), whose range says how much of a gap the twin's own luck explains."""
     tol = dict(tolerances or {})
     checks = []
     for q in ("p50", "p95", "p99"):

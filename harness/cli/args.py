@@ -238,8 +238,9 @@ def _fidelity_parser(sub: Any) -> None:
                    help="simulate this scenario's system model instead (a calibrated one, "
                         "from squall calibrate): demand, faults and gates stay FILE's")
     f.add_argument("--replications", type=_positive_int, default=1, metavar="R",
-                   help="also simulate the twin on R−1 other seeds: each figure gets the "
-                        "twin's own range, and whether the live figure falls inside it")
+                   help="also simulate the twin on the same arrivals under R−1 other seeds: "
+                        "each figure gets the twin's own range, and whether the live figure "
+                        "falls inside it")
     f.add_argument("--no-report", action="store_true", help="skip fidelity.html")
     _add_set(f)
 

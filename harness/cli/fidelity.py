@@ -89,8 +89,9 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
         model_source = {"source_text": args.twin.read_text(encoding="utf-8"),
                         "source_dir": args.file.parent}
     if args.replications > 1:
-        print(f"fidelity: the twin also runs on {args.replications - 1} other seeds, for "
-              "its own range of each figure", flush=True)
+        print(f"fidelity: the twin also runs on the same arrivals under "
+              f"{args.replications - 1} other seeds, for its own range of each figure",
+              flush=True)
     print(f"fidelity: {scenario.name} — simulating"
           + (f" the twin {args.twin}" if args.twin is not None else "")
           + f", then live at {scenario.live.time_scale:g}× on the same arrivals", flush=True)
@@ -104,7 +105,8 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     for n in range(1, args.replications):
         rep = out / "twin-replications" / f"seed-{base_seed + n}"
         replicas.append((rep, execute(model, mode="sim", out=rep, progress=False,
-                                      **{**common, "seed": base_seed + n}, **model_source)))
+                                      **{**common, "seed": base_seed + n},
+                                      arrivals_seed=base_seed, **model_source)))
     result = judge_fidelity(out / "sim", out / "live", sim, live,
                             step=scenario.records.step, duration=scenario.duration,
                             tolerances=tolerances,

@@ -24,6 +24,7 @@ class RunMeta(BaseModel):
     mode: str = "sim"
     status: RunStatus = RunStatus.RUNNING
     seed: int | None = None
+    arrivals_seed: int | None = None  #: the arrivals were drawn under this seed, not seed
     scenario: str | None = None  #: the scenario's name
     scenario_digest: str | None = None
     schedule_fingerprint: str | None = None

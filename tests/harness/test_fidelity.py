@@ -107,6 +107,12 @@ def test_fidelity_runs_both_engines_on_the_same_arrivals_and_judges_each_figure(
     assert live_ran["system"]["agents"]["b"]["service_time"]["mean"] == 0.010
     # the twin on two more seeds: each figure's range, and the live figure's place in it
     assert sorted(p.name for p in (out / "twin-replications").iterdir()) == ["seed-8", "seed-9"]
+    # on the same arrivals: only the twin's own luck differs
+    first = read_run(out / "sim").requests["intended_s"].tolist()
+    for rep in ("seed-8", "seed-9"):
+        again = read_run(out / "twin-replications" / rep)
+        assert again.requests["intended_s"].tolist() == first
+        assert (again.meta.seed, again.meta.arrivals_seed) == (int(rep[5:]), 7)
     spread = {c["check"]: c for c in result["checks"] if "twin_range" in c}
     assert {"latency.p95", "attainment", "cost.total_usd", "recovery.slow-llm",
             "replicas.a", "replicas.b"} <= set(spread)
