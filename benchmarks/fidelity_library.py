@@ -6,8 +6,8 @@ For each scenario:
 1. a **pilot** live run on other arrivals (seed + 1) at the scenario's time scale;
 2. `squall calibrate` on the pilot's spans → ``twin.yaml`` (fault windows left out);
 3. `squall fidelity --twin twin.yaml --replications 10` at the same time scale: the twin
-   simulated, and the system live, on the scenario's own arrivals (and the twin on nine
-   more seeds, for its own range of each figure).
+   simulated, and the system live, on the scenario's own arrivals (and the twin on the
+   same arrivals under nine more seeds, for its own range of each figure).
 
 The pilot and the check are different runs: the twin is judged on arrivals it was not
 fitted to. Prints one JSON line per scenario and writes ``runs/fidelity/results.json``
