@@ -11,6 +11,11 @@ unless the ratio is within ``tolerance`` of 1 (no change). Scale-down takes the 
 recommendation of the stabilisation window; scale-up is limited per ``period`` to the
 larger of +``percent``% and +``pods`` over the count at the start of the period. The
 result is clamped to [min, max].
+
+Times at the edge of a window count as the simulator's exact clock counts them, within
+``EDGE`` seconds: a live scaler deciding at t0 + n × interval on a floating-point clock
+must not drop (or keep) a scale-up that the simulator keeps (or drops) at exactly
+``period`` ago — with ``interval`` = ``period``, that edge is every decision's.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from dataclasses import dataclass
 
 from harness.scenario.system import Autoscaler as AutoscalerSpec
 
-__all__ = ["Decision", "HpaScaler"]
+__all__ = ["EDGE", "Decision", "HpaScaler"]
+
+EDGE = 1e-6  #: seconds within which two times are the same instant
 
 
 @dataclass(frozen=True)
@@ -57,14 +64,14 @@ class HpaScaler:
         raw = self.raw(current, total)
         recs = self._recommendations
         recs.append((now, raw))
-        while recs and recs[0][0] < now - self.window:
+        while recs and recs[0][0] < now - self.window - EDGE:
             recs.popleft()
         desired = raw
         if desired < current:  # scale down no lower than the window's highest recommendation
             desired = min(current, max(r for _, r in recs))
         if desired > current:
             ups = self._ups
-            while ups and ups[0][0] <= now - self.up_period:
+            while ups and ups[0][0] <= now - self.up_period + EDGE:
                 ups.popleft()
             added = sum(n for _, n in ups)
             start = current - added  # replicas at the start of the period

@@ -314,13 +314,17 @@ class Supervisor:
             scaler = HpaScaler(spec, bounds.lower, bounds.upper)  # as the simulator's at 0
             tick = 1
             while not self._stopping and self.t0 == clock:
-                if await self._until(epoch + tick * spec.interval) or self._stopping:
+                when = epoch + tick * spec.interval
+                if await self._until(when) or self._stopping:
                     break
-                await self._scale(agent, spec, scaler)
+                await self._scale(agent, spec, scaler, when)
                 tick = max(tick + 1, math.ceil((time.monotonic() - epoch) / spec.interval))
 
-    async def _scale(self, agent: str, spec: Autoscaler, scaler: HpaScaler) -> None:
-        """One autoscaler decision for ``agent`` and what it starts or drains."""
+    async def _scale(self, agent: str, spec: Autoscaler, scaler: HpaScaler,
+                     when: float) -> None:
+        """One autoscaler decision for ``agent`` at its tick ``when`` (the tick's time,
+        not the moment the loop got to it: the scaler's windows then count as the
+        simulator's do), and what it starts or drains."""
         concurrency = self.system.agents[agent].concurrency
         alive = [r for r in self.replicas[agent] if not r.doomed and not r.draining]
         loads = await asyncio.gather(*(self._load(r) for r in alive))
@@ -329,7 +333,7 @@ class Supervisor:
         total = {ScaleMetric.QUEUE_PER_REPLICA: float(queued),
                  ScaleMetric.UTILIZATION: busy / concurrency}.get(
                      spec.metric, float(busy + queued))
-        decision = scaler.decide(time.monotonic(), len(alive), total)
+        decision = scaler.decide(when, len(alive), total)
         event = {"agent": agent, "current": len(alive), "metric": round(total, 6),
                  "desired": decision.desired, "t": round(time.monotonic(), 3)}
         self.scale_events = [*self.scale_events[-99:], event]

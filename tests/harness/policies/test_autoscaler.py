@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import math
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from harness.policies.autoscaler import HpaScaler
 from harness.scenario.system import Autoscaler
 
@@ -45,3 +48,25 @@ def test_scale_from_zero_uses_the_total() -> None:
     s = scaler(lower=0, upper=10, scale_up={"percent": 100, "pods": 4})
     assert s.decide(0, current=0, total=9).desired == 3
     assert s.decide(0, current=0, total=0).desired == 0
+
+
+@given(st.floats(0, 1e5), st.floats(1, 100), st.floats(-1e-7, 1e-7), st.floats(-1e-7, 1e-7))
+def test_a_live_clocks_rounding_decides_as_the_simulators_exact_ticks(
+        t0: float, k: float, noise_a: float, noise_b: float) -> None:
+    # the simulator's ticks at 15, 30, 45 s (interval = period = 15 s, window 30 s); a live
+    # scaler's at t0 + n × 15/k on a float clock, a hair either side of the edges
+    def run(times: list[float], period: float, window: float) -> list[int]:
+        s = scaler(scale_up={"percent": 100, "pods": 4, "period": f"{period}s"},
+                   scale_down_window=f"{window}s")
+        loads = [28.0, 74.0, 0.0, 0.0, 0.0]
+        current, out = 1, []
+        for t, total in zip(times, loads, strict=True):
+            current = s.decide(t, current, total).desired
+            out.append(current)
+        return out
+
+    exact = run([15.0, 30.0, 45.0, 60.0, 75.0], 15.0, 30.0)
+    assert exact == [5, 10, 10, 10, 1]  # the edge counts: a new period at 30 s
+    step = 15.0 / k
+    live = [t0 + n * step + (noise_a if n % 2 else noise_b) for n in range(1, 6)]
+    assert run(live, step, 2 * step) == exact
