@@ -113,7 +113,7 @@ def _cell(result: dict[str, Any], family: str) -> str:
     cells = []
     for name, c in found.items():
         sim, live = c["sim"], c["live"]
-        mark = {"within": "✓", "unresolved": "~", "outside": "✗"}[_status(c)]
+        mark = {"within": "✓", "unresolved": "~", "outside": "✗"}[c["status"]]
         if sim is None or live is None:
             cells.append(f"{mark} one engine only")
         elif family == "attainment":
@@ -133,33 +133,13 @@ def _cell(result: dict[str, Any], family: str) -> str:
     return "<br>".join(cells)
 
 
-def _status(check: dict[str, Any]) -> str:
-    if check.get("status"):
-        return str(check["status"])
-    if check.get("passed"):
-        return "within"
-    return "unresolved" if check.get("within_twin_range") else "outside"
-
-
-def _verdict_of(result: dict[str, Any]) -> str:
-    """The verdict, by the rule of the checks as they stand (a row measured before the
-    unresolved status existed gets it too)."""
-    verdict, checks = result.get("verdict"), result.get("checks")
-    if verdict not in ("pass", "fail") or not checks:
-        return str(verdict)
-    statuses = {_status(c) for c in checks.values()}
-    if "outside" in statuses:
-        return "fail"
-    return "inconclusive" if "unresolved" in statuses else "pass"
-
-
 def table(results: list[dict[str, Any]]) -> str:
     lines = ["| scenario | K | p95 latency (live vs twin) | attainment | recovery (twin/live) "
              "| cost | verdict |", "|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['scenario']} | {r['time_scale']:g}× | {_cell(r, 'latency.p95')} | "
                      f"{_cell(r, 'attainment')} | {_cell(r, 'recovery')} | "
-                     f"{_cell(r, 'cost.total_usd')} | {_verdict_of(r)} |")
+                     f"{_cell(r, 'cost.total_usd')} | {r.get('verdict')} |")
     return "\n".join(lines) + "\n"
 
 

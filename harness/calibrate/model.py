@@ -156,18 +156,10 @@ def _agent(name: str, spec: Agent, obs: Observed, fit: _Fitter, system: System) 
     update.update(llm=llm, tools=tools)
     if name in obs.cold_start:
         cold = fit(f"{path}.cold_start", obs.cold_start[name][0],
-                   _cold_start(name, spec, system))
+                   system.cold_start_for(name))
         if cold is not None:
             update["cold_start"] = cold
     return spec.model_copy(update=update)
-
-
-def _cold_start(name: str, spec: Agent, system: System) -> DistSpec | None:
-    """The cold start the agent's replicas are written to take."""
-    if spec.cold_start is not None:
-        return spec.cold_start
-    scaler = system.autoscaler_for(name)
-    return scaler.cold_start if scaler is not None else None
 
 
 def calibrate_system(system: System, obs: Observed, *, min_samples: int = MIN_SAMPLES,

@@ -339,6 +339,14 @@ class System(Spec):
                 agents[name] = agent.model_copy(update={"autoscaler": merged})
         return self.model_copy(update={"agents": agents})
 
+    def cold_start_for(self, agent: str) -> DurationDist | None:
+        """The cold start ``agent``'s replicas take: its own, else its autoscaler's."""
+        own = self.agents[agent].cold_start
+        if own is not None:
+            return own
+        scaler = self.autoscaler_for(agent)
+        return scaler.cold_start if scaler is not None else None
+
     def autoscaler_for(self, agent: str) -> Autoscaler | None:
         """The autoscaler that governs ``agent``, if any and if it may scale
         (``autoscaler: false`` turns scaling off for the agent)."""

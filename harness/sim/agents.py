@@ -76,9 +76,7 @@ class SimAgent:
         self.timeout = spec.timeout or math.inf
         price = spec.compute_price_per_s
         self.price_per_s = world.scenario.cost.compute_price_per_s if price is None else price
-        scaler = world.scenario.system.autoscaler_for(name)
-        cold = spec.cold_start if spec.cold_start is not None else (
-            scaler.cold_start if scaler is not None else None)
+        cold = world.scenario.system.cold_start_for(name)
         self._cold = world.sampler(cold, f"agent/{name}/cold") if cold is not None else None
         self.effects: Effects | None = None
         self.stopped_seconds = 0.0  #: replica-seconds of replicas already stopped

@@ -237,6 +237,7 @@ def _forked_main(config_path: str, log: str, port_to: Any) -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)
     os.close(null)
+
     def announce(port: int) -> None:
         port_to.send(port)
         port_to.close()

@@ -78,11 +78,8 @@ def main(argv: list[str] | None = None,
         app = supervisor_app(sup)
     else:
         raise SystemExit(f"squall reference: no service kind {kind!r}")
-    host, port = config.get("host", "127.0.0.1"), int(config.get("port", 0))
-    if announce is None:
-        serve(app, host=host, port=port)
-    else:
-        serve(app, host=host, port=port, announce=announce)
+    serve(app, host=config.get("host", "127.0.0.1"), port=int(config.get("port", 0)),
+          announce=announce)
 
 
 if __name__ == "__main__":

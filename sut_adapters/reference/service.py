@@ -393,7 +393,7 @@ def _ready(port: int) -> None:
 
 
 def serve(app: web.Application, *, host: str = "127.0.0.1", port: int = 0,
-          announce: Callable[[int], None] = _ready) -> None:
+          announce: Callable[[int], None] | None = None) -> None:
     """Serve ``app`` until SIGTERM or SIGINT (or its parent is gone); ``announce(port)``
     once listening (by default the ``READY <port>`` line a starter waits for)."""
     try:
@@ -402,7 +402,7 @@ def serve(app: web.Application, *, host: str = "127.0.0.1", port: int = 0,
         runner = asyncio.run
     else:
         runner = uvloop.run
-    runner(_serve(app, host, port, announce))
+    runner(_serve(app, host, port, announce or _ready))
 
 
 async def _serve(app: web.Application, host: str, port: int,

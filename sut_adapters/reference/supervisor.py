@@ -50,6 +50,7 @@ from faults.specs import (
 )
 from faults.specs import Target as FaultTarget
 from harness.dists import BlockSampler
+from harness.live.target import seconds
 from harness.policies.autoscaler import HpaScaler
 from harness.rng import stream
 from harness.scenario.policies import Autoscaler
@@ -113,7 +114,7 @@ class Supervisor:
         self.scale_events: list[dict[str, Any]] = []
         self._cold = {name: BlockSampler(cold, stream(seed, f"agent/{name}/cold"))
                       for name, spec in system.agents.items()
-                      if (cold := _cold_start(system, name)) is not None}
+                      if (cold := system.cold_start_for(name)) is not None}
         self._rng = random.Random(int(stream(seed, "faults/choice").integers(0, 2**62)))
         self._next_index = dict.fromkeys(system.agents, 0)
         self._stopping = False
@@ -663,24 +664,16 @@ async def settled() -> None:
         await asyncio.gather(*list(_UNDOING), return_exceptions=True)
 
 
-def _cold_start(system: System, agent: str) -> Any:
-    spec = system.agents[agent]
-    if spec.cold_start is not None:
-        return spec.cold_start
-    scaler = system.autoscaler_for(agent)
-    return scaler.cold_start if scaler is not None else None
-
-
 def clock_of(body: Any) -> float:
     """The ``t0`` of a ``PUT /_squall/clock`` body; BadRequestError saying what is wrong."""
-    t0 = body.get("t0") if isinstance(body, dict) else None
-    if isinstance(t0, bool) or not isinstance(t0, int | float) or not math.isfinite(t0):
+    t0 = seconds(body.get("t0")) if isinstance(body, dict) else None
+    if t0 is None:
         raise BadRequestError("t0 must be a number: the run's t = 0 on this machine's "
                               "monotonic clock")
     if abs(t0 - time.monotonic()) > CLOCK_SKEW_S:
         raise BadRequestError(f"t0 {t0:g} is more than {CLOCK_SKEW_S:g} s from this "
                               "machine's monotonic clock: it is not a time on it")
-    return float(t0)
+    return t0
 
 
 def supervisor_app(sup: Supervisor) -> web.Application:
@@ -701,6 +694,11 @@ def supervisor_app(sup: Supervisor) -> web.Application:
                 raise BadRequestError("events_after must be a sequence number (0 or more)")
             body["events"] = sup.events_after(int(after))
         return web.json_response({**body, "faults": control.listing()})
+
+    async def put_clock(request: web.Request) -> web.Response:
+        authorize(request, sup.token)
+        sup.set_clock(clock_of(await read_json(request)))
+        return web.json_response({"t0": sup.t0})
 
     async def put_fault(request: web.Request) -> web.Response:
         authorize(request, sup.token)
@@ -737,11 +735,6 @@ def supervisor_app(sup: Supervisor) -> web.Application:
 
     add_metrics(app, lambda: _metrics(sup, control))
     app.cleanup_ctx.append(lambda _app: sup.run(control))
-    async def put_clock(request: web.Request) -> web.Response:
-        authorize(request, sup.token)
-        sup.set_clock(clock_of(await read_json(request)))
-        return web.json_response({"t0": sup.t0})
-
     app.router.add_get("/_squall/state", state)
     app.router.add_put("/_squall/clock", put_clock)
     app.router.add_put("/_squall/faults/{id}", put_fault)
