@@ -196,9 +196,7 @@ class Supervisor:
             replica=replica.index, endpoints={n: s.url for n, s in self.endpoints.items()},
             tools={n: s.url for n, s in self.tools.items()})
         await self._push_agent_faults(replica)
-        wait = cold_start - (time.monotonic() - begun)
-        if wait > 0:
-            await asyncio.sleep(wait)
+        await _sleep_until(begun + cold_start)
         if replica.generation == generation and not self._stopping:
             replica.ready = True
             self.log("replica_ready", agent=replica.agent, replica=replica.index)
@@ -536,7 +534,7 @@ class Supervisor:
             await asyncio.to_thread(stop_service, svc)
         replica.service = None
         replica.generation += 1  # the watcher must not restart it meanwhile
-        await asyncio.sleep(delay)
+        await _sleep_until(time.monotonic() + delay)
         self.restarts += 1
         await self._start_replica(replica, cold)
 
@@ -662,6 +660,13 @@ async def settled() -> None:
     """Wait until every undo under way has been carried out."""
     if _UNDOING:
         await asyncio.gather(*list(_UNDOING), return_exceptions=True)
+
+
+async def _sleep_until(deadline: float) -> None:
+    """Sleep until time.monotonic() reaches ``deadline`` (asyncio's timers may fire up to
+    a clock tick early: a cold start must not end before its time)."""
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(left)
 
 
 def clock_of(body: Any) -> float:
