@@ -32,6 +32,14 @@ arrivals the figure varies more with the system's luck than the tolerance allows
 paired comparison cannot tell. The verdict is FAIL when any
 check is outside both, INCONCLUSIVE when the only misses are unresolved (more
 replications, a longer run or a wider tolerance can settle them), PASS otherwise.
+
+A twin fitted from a live pilot (``squall calibrate``) carries the live stack's overhead
+per hop — the HTTP, the event loops, the processes — inside its fitted times, and notes
+how long it was (``calibrated.stack``). At a time scale of K that overhead is K× longer in
+scenario time, so a machine that runs slower or faster in the check than in the pilot
+moves every latency on its own. When that drift alone moves the p50 latency by more than
+half its tolerance, the comparison is in doubt (INCONCLUSIVE): it would judge the machine,
+not the model.
 """
 
 from __future__ import annotations
@@ -45,12 +53,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.calibrate.observe import fault_windows, observe, stack
 from harness.records.reader import RunData, read_run
+from harness.scenario.model import Calibrated, StackHop
 from harness.scoring.model import Summary, Verdict
 from harness.units import parse_duration
 
-__all__ = ["DEFAULT_TOLERANCES", "Check", "Fidelity", "Tolerance", "judge_fidelity",
-           "parse_tolerance"]
+__all__ = ["DEFAULT_TOLERANCES", "STACK_DRIFT", "Check", "Fidelity", "StackDrift", "Tolerance",
+           "judge_fidelity", "parse_tolerance"]
+
+#: A check whose live stack drifted from the pilot's enough to move the p50 latency by
+#: this share of its tolerance on its own is in doubt.
+STACK_DRIFT = 0.5
 
 
 @dataclass(frozen=True)
@@ -171,12 +185,66 @@ class Check:
         return out
 
 
+@dataclass(frozen=True)
+class StackDrift:
+    """The live stack's overhead in the pilot a twin was fitted from and in the check
+    run, per kind of hop (wall seconds), counted at the check run's hops per request."""
+
+    pilot: Mapping[str, StackHop]
+    pilot_scale: float
+    check: Mapping[str, StackHop]
+    check_scale: float
+
+    @property
+    def kinds(self) -> list[str]:
+        return [k for k in self.check if k in self.pilot]
+
+    def wall(self, which: Mapping[str, StackHop]) -> float:
+        """Seconds of wall time per request, at the check's hops per request."""
+        return sum(self.check[k].per_request * which[k].mean_s for k in self.kinds)
+
+    @property
+    def shift_s(self) -> float:
+        """How much later (earlier, when negative) the check's requests end than the
+        pilot's stack would have made them, in scenario seconds."""
+        return (self.wall(self.check) * self.check_scale
+                - self.wall(self.pilot) * self.pilot_scale)
+
+    def doubt(self, p50: float | None, tolerance: Tolerance) -> str | None:
+        """Why the comparison cannot judge the model, when the drift alone moves the twin's
+        p50 latency (``p50``) by more than :data:`STACK_DRIFT` of its tolerance."""
+        if not self.kinds or not p50:
+            return None
+        shift = self.shift_s
+        if abs(shift) <= STACK_DRIFT * tolerance.bound(p50):
+            return None
+        scales = (f"{self.check_scale:g}×" if self.check_scale == self.pilot_scale else
+                  f"fitted at {self.pilot_scale:g}×, checked at {self.check_scale:g}×")
+        return (f"the live stack ran {'slower' if shift > 0 else 'faster'} than in the pilot "
+                f"the twin was fitted from: {1000 * self.wall(self.check):.2f} ms of wall time "
+                f"per request in its hops against {1000 * self.wall(self.pilot):.2f} ms "
+                f"({scales}), which alone moves the latency by {shift:+.3g} s "
+                f"({100 * shift / p50:+.0f}% of the twin's p50) — the machine changed, not "
+                "only the model: calibrate and check under the same load, or at a lower time "
+                "scale")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pilot": {k: h.model_dump() for k, h in self.pilot.items()},
+                "pilot_time_scale": self.pilot_scale,
+                "check": {k: h.model_dump() for k, h in self.check.items()},
+                "check_time_scale": self.check_scale,
+                "wall_per_request_s": {"pilot": self.wall(self.pilot),
+                                       "check": self.wall(self.check)},
+                "shift_s": self.shift_s}
+
+
 @dataclass
 class Fidelity:
     checks: list[Check]
     sim_dir: Path
     live_dir: Path
     doubts: list[str] = field(default_factory=list)  #: why the live run does not count
+    stack: StackDrift | None = None  #: the live stack against the twin's pilot
 
     @property
     def verdict(self) -> Verdict:
@@ -190,6 +258,7 @@ class Fidelity:
     def to_json(self) -> dict[str, Any]:
         return {"verdict": self.verdict.value, "sim": str(self.sim_dir),
                 "live": str(self.live_dir), "doubts": self.doubts,
+                "stack": None if self.stack is None else self.stack.to_json(),
                 "checks": [c.to_json() for c in self.checks]}
 
 
@@ -276,10 +345,13 @@ def _spreads(replicas: Sequence[tuple[Path, Summary]]) -> dict[str, tuple[float,
 def judge_fidelity(sim_dir: Path, live_dir: Path, sim: Summary, live: Summary, *,
                    step: float, duration: float,
                    tolerances: Mapping[str, Tolerance] | None = None,
-                   replicas: Sequence[tuple[Path, Summary]] = ()) -> Fidelity:
+                   replicas: Sequence[tuple[Path, Summary]] = (),
+                   pilot: Calibrated | None = None, time_scale: float = 1.0) -> Fidelity:
     """Compare the simulated run in ``sim_dir`` with the live one in ``live_dir``.
     ``replicas``: the twin's runs on the same arrivals under other seeds (with ``sim``'s
-    own), whose range says how much of a gap the twin's own luck explains."""
+    own), whose range says how much of a gap the twin's own luck explains. ``pilot``:
+    where the twin was fitted from; its live stack is compared with the live run's, played
+    at ``time_scale``."""
     tol = dict(tolerances or {})
     checks = []
     for q in ("p50", "p95", "p99"):
@@ -326,4 +398,21 @@ def judge_fidelity(sim_dir: Path, live_dir: Path, sim: Summary, live: Summary, *
     doubts = list(live.doubts) + list(live.missing)
     if live.stopped_by:
         doubts.append(f"the live run was stopped by {live.stopped_by}")
-    return Fidelity(checks, sim_dir, live_dir, doubts)
+    drift = _drift(live_run, pilot, time_scale)
+    doubt = None if drift is None else drift.doubt(sim.latency_s.p50,
+                                                     _tolerance("latency.p50", tol))
+    if doubt:
+        doubts.append(doubt)
+    return Fidelity(checks, sim_dir, live_dir, doubts, drift)
+
+
+def _drift(live: RunData, pilot: Calibrated | None, time_scale: float) -> StackDrift | None:
+    if pilot is None or not pilot.stack:
+        return None
+    spans = live.load_spans()
+    if spans is None or spans.empty or "hop_s" not in spans:
+        return None  # a live run without spans: nothing to measure its stack by
+    windows = fault_windows(live.events)
+    found = stack(observe(spans, windows, live.requests), time_scale)
+    return StackDrift({str(k): h for k, h in pilot.stack.items()}, pilot.time_scale, found,
+                      time_scale)

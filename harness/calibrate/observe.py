@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLUMNS", "Observed", "cold_starts", "fault_windows", "observe"]
+from harness.scenario.model import StackHop
+
+__all__ = ["COLUMNS", "Observed", "cold_starts", "fault_windows", "observe", "stack"]
 
 COLUMNS = ["request_id", "kind", "component", "caller", "attempt", "start_s", "end_s",
            "queue_s", "error_kind", "fallback", "tokens_in", "tokens_out"]
@@ -58,6 +60,7 @@ class Observed:
     cold_start: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     spans: int = 0  #: spans read
     excluded: int = 0  #: spans left out for overlapping a fault
+    requests: int = 0  #: requests with a span kept
 
 
 def fault_windows(events: Iterable[dict[str, object]]) -> list[tuple[float, float]]:
@@ -136,6 +139,7 @@ def observe(spans: pd.DataFrame, windows: Sequence[tuple[float, float]] = (),
     keep = _outside(spans, list(windows))
     out.excluded = int((~keep).sum())
     spans = spans[keep]
+    out.requests = int(spans["request_id"].nunique())
     ok = spans["error_kind"].isna()
     took = spans["end_s"] - spans["start_s"]
     if "hop_s" in spans:
@@ -153,6 +157,28 @@ def observe(spans: pd.DataFrame, windows: Sequence[tuple[float, float]] = (),
         out.tokens_out[(str(agent), str(endpoint))] = _array(part["tokens_out"])
     _agents(spans, net, out)
     return out
+
+
+def stack(obs: Observed, time_scale: float) -> dict[str, StackHop]:
+    """The live stack's overhead per kind of hop, in wall seconds (the observations are
+    in scenario seconds, ``time_scale``× longer): each hop between components, and each
+    request's time outside its agent calls (``request``: once per request)."""
+    found = {**obs.hops, "request": obs.request_overhead}
+    out = {}
+    for kind in ("request", "agent", "llm", "tool"):
+        gaps = found.get(kind)
+        if gaps is None or len(gaps) == 0 or not obs.requests:
+            continue
+        wall = gaps / time_scale
+        out[kind] = StackHop(n=len(gaps), per_request=_short(1.0 if kind == "request" else
+                                                             len(gaps) / obs.requests),
+                             mean_s=_short(wall.mean()), p50_s=_short(np.quantile(wall, 0.5)),
+                             p95_s=_short(np.quantile(wall, 0.95)))
+    return out
+
+
+def _short(value: float) -> float:
+    return float(f"{value:.4g}")  # a measurement's worth of digits
 
 
 def request_overheads(requests: pd.DataFrame, spans: pd.DataFrame,

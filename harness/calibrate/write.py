@@ -19,10 +19,11 @@ import numpy as np
 import yaml
 
 from harness.calibrate.model import MIN_SAMPLES, Fitted, calibrate_system
-from harness.calibrate.observe import COLUMNS, Observed, cold_starts, fault_windows, observe
+from harness.calibrate.observe import COLUMNS, cold_starts, fault_windows, observe, stack
 from harness.errors import InputError
 from harness.scenario.files import repoint_files
-from harness.scenario.model import Scenario
+from harness.scenario.model import Calibrated, Scenario, StackHop
+from harness.scenario.system import System
 
 __all__ = ["Calibration", "calibrate_otlp", "calibrate_run"]
 
@@ -32,14 +33,15 @@ class Calibration:
     scenario: Scenario  #: the calibrated scenario
     fitted: list[Fitted]
     described: str  #: where the observations came from, for people
-    hops: dict[str, dict[str, float]] = field(default_factory=dict)  #: wall seconds
+    hops: dict[str, StackHop] = field(default_factory=dict)  #: the live stack's, per hop
     notes: list[str] = field(default_factory=list)
     partial: bool = False  #: the source run did not finish: the fit may be off
     files_from: Path | None = None  #: where relative file names in the scenario point
 
     def to_json(self) -> dict[str, Any]:
         return {"scenario": self.scenario.name, "source": self.described,
-                "partial": self.partial, "hops": self.hops, "notes": self.notes,
+                "partial": self.partial, "notes": self.notes,
+                "hops": {k: h.model_dump() for k, h in self.hops.items()},
                 "fitted": [f.to_json() for f in self.fitted]}
 
     def write(self, out: Path) -> None:
@@ -85,6 +87,8 @@ def _compact(scenario: Scenario) -> dict[str, Any]:
     short = scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
     shortest = scenario.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     full = scenario.canonical()
+    if scenario.calibrated is not None:  # provenance: not in the digest, but in the file
+        full["calibrated"] = scenario.calibrated.model_dump(mode="json")
     if isinstance(shortest.get("faults"), list):  # a fault's kind is its tag: keep it
         shortest["faults"] = [{"kind": f["kind"], **s} for s, f in
                               zip(shortest["faults"], full["faults"], strict=True)]
@@ -115,19 +119,6 @@ def _bring_files(data: Any, base: Path | None, out: Path) -> None:
         return f"{folder.name}/{source.name}"
 
     repoint_files(data, bring)
-
-
-def _hops(obs: Observed, k: float) -> dict[str, dict[str, float]]:
-    names = {"agent": "orchestrator → agent", "llm": "agent → LLM", "tool": "agent → tool"}
-    out = {}
-    for kind, gaps in obs.hops.items():
-        if len(gaps) == 0:
-            continue
-        wall = gaps / k
-        out[names.get(kind, kind)] = {"n": len(gaps), "p50_s": float(np.quantile(wall, 0.5)),
-                                      "p95_s": float(np.quantile(wall, 0.95)),
-                                      "mean_s": float(wall.mean())}
-    return out
 
 
 def _base(base: Path | None, overrides: Sequence[str]) -> Scenario | None:
@@ -186,8 +177,15 @@ def calibrate_run(directory: Path, *, base: Path | None = None, overrides: Seque
         notes.append("the run is partial or damaged: fitted from what it recorded")
     where = f"{data.meta.mode} run {directory} ({obs.spans:,} spans)"
     files_from = base.parent if base is not None else directory
-    return Calibration(scenario.model_copy(update={"system": system}), fitted, where,
-                       _hops(obs, k), notes, partial, files_from)
+    hops = stack(obs, k) if data.meta.mode == "live" else {}  # the simulator has no stack
+    return Calibration(_twin(scenario, system, where, k, hops), fitted, where, hops, notes,
+                       partial, files_from)
+
+
+def _twin(scenario: Scenario, system: System, where: str, k: float,
+          hops: dict[str, StackHop]) -> Scenario:
+    return scenario.model_copy(update={"system": system, "calibrated": Calibrated(
+        source=where, time_scale=k, stack=hops)})
 
 
 def calibrate_otlp(path: Path, *, base: Path | None = None, overrides: Sequence[str] = (),
@@ -208,7 +206,7 @@ def calibrate_otlp(path: Path, *, base: Path | None = None, overrides: Sequence[
     if given is None:
         notes.append("the system's structure, demand and SLA were read from the traces: "
                      "check the workflows, and set sla.objective to your own")
-    return Calibration(scenario.model_copy(update={"system": system}), fitted,
-                       f"OTLP traces {path} ({len(trace.spans):,} spans in "
-                       f"{trace.traces:,} traces)", _hops(obs, 1.0), notes, False,
-                       base.parent if base is not None else path.parent)
+    where = f"OTLP traces {path} ({len(trace.spans):,} spans in {trace.traces:,} traces)"
+    hops = stack(obs, 1.0)
+    return Calibration(_twin(scenario, system, where, 1.0, hops), fitted, where, hops, notes,
+                       False, base.parent if base is not None else path.parent)

@@ -12,7 +12,11 @@ from harness.cli.show import EXIT
 from harness.errors import InputError
 from harness.scoring.model import Verdict
 
-__all__ = ["cmd_calibrate"]
+__all__ = ["HOP_NAMES", "cmd_calibrate"]
+
+#: a hop's kind (``calibrated.stack``) → what it is, for people
+HOP_NAMES = {"request": "load generator → system", "agent": "orchestrator → agent",
+             "llm": "agent → LLM", "tool": "agent → tool"}
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -50,8 +54,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(f"  {row.path:46} {row.n:>7,} {f.family:>12} " + " ".join(
             f"{c:>16}" for c in cells) + (f"  worst {100 * f.worst_error:.1f}%"))
     for kind, hop in result.hops.items():
-        print(f"hop       {kind:>6}: p50 {1000 * hop['p50_s']:.2f} ms, p95 "
-              f"{1000 * hop['p95_s']:.2f} ms of wall time ({hop['n']:,} calls)")
+        print(f"hop       {HOP_NAMES[kind]:>24}: mean {1000 * hop.mean_s:.2f} ms, p50 "
+              f"{1000 * hop.p50_s:.2f} ms, p95 {1000 * hop.p95_s:.2f} ms of wall time "
+              f"({hop.n:,}, {hop.per_request:.2g} per request)")
     for note in result.notes:
         print(f"note      {note}")
     print(f"wrote     {out}")

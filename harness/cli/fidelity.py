@@ -32,7 +32,11 @@ def with_twin(scenario: Scenario, args: argparse.Namespace) -> Scenario:
     # FILE with the twin's system (its lines named in the twin's), validated where FILE is
     lines = {p: n for p, n in doc.lines.items() if p[:1] != ("system",)}
     lines.update({p: n for p, n in twin_doc.lines.items() if p[:1] == ("system",)})
-    merged = Document({**doc.data, "system": twin_doc.data["system"]}, lines,
+    # and where the twin was fitted from (its pilot's stack), if it says
+    fitted = {"calibrated": twin_doc.data["calibrated"]} if "calibrated" in twin_doc.data \
+        else {}
+    lines.update({p: n for p, n in twin_doc.lines.items() if p[:1] == ("calibrated",)})
+    merged = Document({**doc.data, "system": twin_doc.data["system"], **fitted}, lines,
                       twin_doc.source)
     twin = validate_data(merged, args.overrides, base_dir=args.file.parent,
                          allow_paths=args.allow_paths)
@@ -48,7 +52,7 @@ def with_twin(scenario: Scenario, args: argparse.Namespace) -> Scenario:
     if problems:
         raise InputError("the twin is not a model of this scenario's system: "
                          + "; ".join(problems), source=str(args.twin))
-    return scenario.model_copy(update={"system": theirs})
+    return scenario.model_copy(update={"system": theirs, "calibrated": twin.calibrated})
 
 
 def cmd_fidelity(args: argparse.Namespace) -> int:
@@ -110,7 +114,8 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     result = judge_fidelity(out / "sim", out / "live", sim, live,
                             step=scenario.records.step, duration=scenario.duration,
                             tolerances=tolerances,
-                            replicas=replicas if args.replications > 1 else ())
+                            replicas=replicas if args.replications > 1 else (),
+                            pilot=model.calibrated, time_scale=scenario.live.time_scale)
     write_json(out / "fidelity.json", {**result.to_json(), "twin": str(args.twin)
                                        if args.twin is not None else None})
     _print_checks(result, args.replications)
@@ -164,5 +169,10 @@ def _print_checks(result: Fidelity, replications: int) -> None:
         print(f"{mark} {c.name:30} {show(c.sim):>10} {show(c.live):>10} "
               f"{show(c.difference):>10} {c.tolerance!s:>12}" + band
               + (f"  ({c.note})" if c.note else ""))
+    if result.stack is not None:
+        drift = result.stack
+        print(f"stack     the live stack's hops took {1000 * drift.wall(drift.check):.2f} ms "
+              f"of wall time per request; {1000 * drift.wall(drift.pilot):.2f} ms in the "
+              f"twin's pilot ({drift.shift_s:+.3g} s of scenario time)")
     for doubt in result.doubts:
         print(f"doubt     {doubt}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, PositiveInt, model_validator
 from pydantic import ValidationError as _PydanticError
@@ -20,7 +20,7 @@ from harness.scenario.target import ReferenceTarget, TargetSpec
 from harness.spec import Name, Spec
 from harness.units import Fraction, NonNegFloat, PositiveDuration
 
-__all__ = ["Cost", "Records", "Scenario", "Sla"]
+__all__ = ["Calibrated", "Cost", "Records", "Scenario", "Sla", "StackHop"]
 
 
 class Sla(Spec):
@@ -75,6 +75,33 @@ GateText = Annotated[
 ]
 
 
+class StackHop(Spec):
+    """The live stack's overhead on one kind of hop, in wall seconds: the caller's time
+    less the callee's own."""
+
+    n: PositiveInt  #: hops measured
+    per_request: NonNegFloat  #: hops of this kind per request
+    mean_s: NonNegFloat
+    p50_s: NonNegFloat
+    p95_s: NonNegFloat
+
+
+class Calibrated(Spec):
+    """Where a twin's system model was fitted from, written by ``squall calibrate``; the
+    engines ignore it. The live stack's overhead per hop is inside the fitted times,
+    ``time_scale``× longer in scenario time than in wall time: knowing it, ``squall
+    fidelity`` can tell a machine running slower or faster than in the pilot from a
+    model that is off."""
+
+    source: str = ""
+    time_scale: Annotated[float, Field(gt=0)] = 1.0  #: the pilot's
+    #: per hop: ``request`` (the load generator to the orchestrator and back, with the
+    #: orchestrator's own work), ``agent`` (orchestrator → agent), ``llm`` and ``tool``
+    #: (agent → LLM endpoint or tool)
+    stack: dict[Literal["request", "agent", "llm", "tool"], StackHop] = Field(
+        default_factory=dict)
+
+
 class Scenario(Spec):
     name: Name
     description: str = ""
@@ -90,6 +117,7 @@ class Scenario(Spec):
     live: Live = Live()  #: how ``--mode live`` drives the system (ignored by sim)
     target: TargetSpec = Field(default_factory=ReferenceTarget)  #: what ``--mode live`` drives
     stop_conditions: list[StopCondition] = Field(default_factory=list)
+    calibrated: Calibrated | None = None  #: a twin's provenance (``squall calibrate``)
 
     @model_validator(mode="before")
     @classmethod
@@ -173,8 +201,10 @@ class Scenario(Spec):
         return [parse_gate(g) for g in self.gates]
 
     def canonical(self) -> dict[str, Any]:
-        """The scenario as plain data (durations in seconds), stable for hashing."""
-        return self.model_dump(mode="json", by_alias=True, exclude_defaults=False)
+        """The scenario as plain data (durations in seconds), stable for hashing; without
+        a twin's provenance, which changes nothing that runs."""
+        return self.model_dump(mode="json", by_alias=True, exclude_defaults=False,
+                               exclude={"calibrated"})
 
     def digest(self) -> str:
         """SHA-256 of the canonical form: equal scenarios have equal digests."""

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.fidelity import Check, Fidelity, Tolerance, parse_tolerance
+from harness.fidelity import STACK_DRIFT, Check, Fidelity, StackDrift, Tolerance, parse_tolerance
 from harness.records.reader import read_run
+from harness.scenario.model import StackHop
 from tests.harness.live.test_live_run import SCENARIO, squall, tmp_env
 
 finite = st.floats(-1e6, 1e6, allow_nan=False)
@@ -80,6 +81,46 @@ def test_a_bad_tolerance_is_refused(text: str) -> None:
         parse_tolerance(text)
 
 
+def _hop(mean: float, per_request: float = 1.0) -> StackHop:
+    return StackHop(n=100, per_request=per_request, mean_s=mean, p50_s=mean, p95_s=mean)
+
+
+wall = st.floats(1e-5, 0.05)
+
+
+scale = st.sampled_from([1.0, 4.0, 240.0])
+
+
+@given(st.tuples(wall, wall, scale), st.tuples(wall, wall, scale, st.floats(0.5, 3)),
+       st.floats(0.05, 20))
+def test_a_stack_drift_is_a_doubt_exactly_when_it_alone_moves_p50_past_half_its_tolerance(
+        pilot: tuple[float, float, float], check: tuple[float, float, float, float],
+        p50: float) -> None:
+    (pilot_a, pilot_r, pilot_k), (check_a, check_r, check_k, per) = pilot, check
+    drift = StackDrift({"agent": _hop(pilot_a, 9.0), "request": _hop(pilot_r),
+                        "tool": _hop(1.0)},  # a hop the check never made: not counted
+                       pilot_k, {"agent": _hop(check_a, per), "request": _hop(check_r)},
+                       check_k)
+    # at the check's hops per request: the workflow mix is the arrivals', not the machine's
+    want = per * (check_a * check_k - pilot_a * pilot_k) + (check_r * check_k - pilot_r * pilot_k)
+    assert drift.shift_s == pytest.approx(want, rel=1e-9, abs=1e-12)
+    tol = Tolerance(relative=0.10)
+    doubt = drift.doubt(p50, tol)
+    assert (doubt is not None) == (abs(drift.shift_s) > STACK_DRIFT * 0.10 * p50)
+    if doubt is not None:
+        assert ("slower" if drift.shift_s > 0 else "faster") in doubt
+        assert (f"fitted at {pilot_k:g}×, checked at {check_k:g}×" in doubt) \
+            == (pilot_k != check_k)
+
+
+def test_no_stack_to_compare_is_no_doubt() -> None:
+    assert StackDrift({}, 4, {"agent": _hop(0.001)}, 4).doubt(1.0, Tolerance(0.1)) is None
+    assert StackDrift({"llm": _hop(0.001)}, 4, {"agent": _hop(0.5)}, 4).doubt(
+        1.0, Tolerance(0.1)) is None  # no hop kind in common
+    assert StackDrift({"agent": _hop(0.001)}, 4, {"agent": _hop(0.5)}, 4).doubt(
+        None, Tolerance(0.1)) is None  # the twin served nothing: no p50 to move
+
+
 @pytest.mark.live
 def test_fidelity_runs_both_engines_on_the_same_arrivals_and_judges_each_figure(
         tmp_path: Path) -> None:
@@ -92,7 +133,11 @@ def test_fidelity_runs_both_engines_on_the_same_arrivals_and_judges_each_figure(
     path.write_text(text)
     (tmp_path / "models").mkdir()
     twin = tmp_path / "models" / "twin.yaml"  # a model of the same system, one time changed
-    twin.write_text(text.replace("service_time: 10ms", "service_time: 12ms"))
+    # … fitted (it says) from a pilot whose stack took 20 ms a hop: far slower than loopback
+    slow = "{n: 500, per_request: 1, mean_s: 0.02, p50_s: 0.02, p95_s: 0.03}"
+    twin.write_text(text.replace("service_time: 10ms", "service_time: 12ms")
+                    + f"calibrated:\n  source: a pilot\n  time_scale: 4\n"
+                    f"  stack: {{agent: {slow}, llm: {slow}}}\n")
     out = tmp_path / "fid"
     done = subprocess.run([sys.executable, "-m", "harness.cli.main", "fidelity", str(path),
                            "--time-scale", "4", "--out", str(out), "--twin", str(twin),
@@ -101,6 +146,16 @@ def test_fidelity_runs_both_engines_on_the_same_arrivals_and_judges_each_figure(
     result = json.loads((out / "fidelity.json").read_text())
     assert done.returncode == {"pass": 0, "fail": 1, "inconclusive": 3}[result["verdict"]]
     assert result["twin"] == str(twin)
+    # this machine's hops against the pilot's: the drift alone would move every latency,
+    # so the comparison judges the machine — inconclusive, whatever the figures say
+    stack = result["stack"]
+    assert (stack["pilot_time_scale"], stack["check_time_scale"]) == (4, 4)
+    assert set(stack["check"]) == {"request", "agent", "llm", "tool"}
+    assert stack["check"]["agent"]["mean_s"] < 0.01  # loopback
+    assert stack["shift_s"] < -0.1
+    assert result["verdict"] == "inconclusive"
+    assert any("the live stack ran faster than in the pilot" in d for d in result["doubts"])
+    assert "stack     the live stack's hops took" in done.stdout
     simulated = json.loads((out / "sim" / "scenario.json").read_text())
     assert simulated["system"]["agents"]["b"]["service_time"]["mean"] == 0.012
     live_ran = json.loads((out / "live" / "scenario.json").read_text())

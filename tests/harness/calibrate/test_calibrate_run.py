@@ -104,6 +104,11 @@ def test_a_simulated_run_calibrates_back_to_its_own_model(simulated: tuple[Path,
     assert _q(call.output_tokens, (1.0,))[0] <= 300
     assert twin.agents["planner"].tools[0].calls.mean_value() == 2
     assert twin.request_overhead.mean_value() == 0  # a simulated request has none
+    # where it came from, and no stack: the simulator has none to measure
+    fitted_from = load_scenario(twin_path).calibrated
+    assert fitted_from is not None
+    assert fitted_from.source.startswith(f"sim run {out}")
+    assert (fitted_from.time_scale, fitted_from.stack) == (1.0, {})
     fits = json.loads(report.read_text())
     assert {f["path"] for f in fits["fitted"]} >= {
         "system.agents.planner.service_time", "system.tools.db.latency",

@@ -156,6 +156,19 @@ def test_each_callee_says_its_own_time_so_a_live_run_calibrates_with_its_hops(
         assert 0 <= gap < 0.01 * K
     # and each request's time outside its agent calls: the send, the hop in and out
     assert 0 < fitted.request_overhead.mean_value() < 0.01 * K
+    # the twin says how fast the stack was, in wall time, for fidelity to compare
+    pilot = load_scenario(twin).calibrated
+    assert pilot is not None
+    assert pilot.time_scale == K
+    assert set(pilot.stack) == {"request", "agent", "llm", "tool"}
+    assert pilot.stack["agent"].per_request == pytest.approx(2, abs=0.1)  # a, then b
+    assert pilot.stack["llm"].per_request == pytest.approx(1, abs=0.1)  # a calls m once
+    assert pilot.stack["request"].per_request == 1
+    for hop in pilot.stack.values():
+        assert 0 < hop.p50_s <= hop.p95_s < 0.05
+    # in wall time: the spans' hops (scenario time, faults' too) over K
+    agent_hops = ok.loc[ok["kind"] == "agent", "hop_s"]
+    assert pilot.stack["agent"].p50_s == pytest.approx(agent_hops.median() / K, rel=0.3)
 
 
 def test_fault_events_bracket_the_fault_and_the_system_is_sampled(
