@@ -85,6 +85,11 @@ def one(name: str, k: float, base: Path) -> dict[str, Any]:
         return result
     data = json.loads(path.read_text())
     result["verdict"] = data.get("verdict")
+    result["doubts"] = data.get("doubts", [])
+    stack = data.get("stack")
+    p50 = next((c["sim"] for c in data["checks"] if c["check"] == "latency.p50"), None)
+    if stack and p50:  # how far the machine's own speed moved since the pilot
+        result["stack_shift"] = stack["shift_s"] / p50
     result["checks"] = {c["check"]: {k2: c.get(k2) for k2 in
                                     ("sim", "live", "difference", "passed", "status",
                                      "twin_range", "within_twin_range")}
@@ -135,11 +140,14 @@ def _cell(result: dict[str, Any], family: str) -> str:
 
 def table(results: list[dict[str, Any]]) -> str:
     lines = ["| scenario | K | p95 latency (live vs twin) | attainment | recovery (twin/live) "
-             "| cost | verdict |", "|---|---|---|---|---|---|---|"]
+             "| cost | stack drift | verdict |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
+        drift = r.get("stack_shift")
         lines.append(f"| {r['scenario']} | {r['time_scale']:g}× | {_cell(r, 'latency.p95')} | "
                      f"{_cell(r, 'attainment')} | {_cell(r, 'recovery')} | "
-                     f"{_cell(r, 'cost.total_usd')} | {r.get('verdict')} |")
+                     f"{_cell(r, 'cost.total_usd')} | "
+                     f"{'–' if drift is None else f'{100 * drift:+.1f}% of p50'} | "
+                     f"{r.get('verdict')} |")
     return "\n".join(lines) + "\n"
 
 
