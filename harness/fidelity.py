@@ -11,10 +11,14 @@ check                  figure                                      default toler
 ``latency.p50/95/99``  latency of successful requests              10%
 ``attainment``         share of requests good within the SLA       0.02 (2 points)
 ``errors.KIND``        share of requests failed with KIND          0.02 (2 points)
-``recovery.FAULT``     recovery time of each fault                 20% or 5 s
+``recovery.FAULT``     recovery time of each fault                 20% or 5 s (†)
 ``replicas.AGENT``     mean gap of ready replicas over the run     10% or 0.5
 ``cost.total_usd``     the run's cost                              5%
 =====================  ==========================================  ==================
+
+(†) and never less than one SLA window: a recovery moment is a window's start, so two
+runs recovering a moment apart can differ by a whole window — a gap the measurement
+cannot resolve is not a gap.
 
 A figure neither run has is left out; one that only one run has fails (one engine saw
 something the other did not). A live run that is not complete, or whose load generator
@@ -60,7 +64,7 @@ from harness.scoring.model import Summary, Verdict
 from harness.units import parse_duration
 
 __all__ = ["DEFAULT_TOLERANCES", "STACK_DRIFT", "Check", "Fidelity", "StackDrift", "Tolerance",
-           "judge_fidelity", "parse_tolerance"]
+           "judge_fidelity", "parse_tolerance", "tolerance_for"]
 
 #: A check whose live stack drifted from the pilot's enough to move the p50 latency by
 #: this share of its tolerance on its own is in doubt.
@@ -262,10 +266,16 @@ class Fidelity:
                 "checks": [c.to_json() for c in self.checks]}
 
 
-def _tolerance(name: str, tolerances: Mapping[str, Tolerance]) -> Tolerance:
+def tolerance_for(name: str, tolerances: Mapping[str, Tolerance],
+               window: float = 0.0) -> Tolerance:
+    """A check's tolerance: its own, its family's, or the default; a recovery time's is
+    never finer than ``window``, the SLA window it is read on."""
     head = name.split(".", maxsplit=1)[0]
     family = head if head in ("errors", "recovery", "replicas") else name
-    return tolerances.get(name) or tolerances.get(family) or DEFAULT_TOLERANCES[family]
+    found = tolerances.get(name) or tolerances.get(family) or DEFAULT_TOLERANCES[family]
+    if family == "recovery" and window > (found.absolute or 0.0):
+        return replace(found, absolute=window)
+    return found
 
 
 def _error_shares(req: pd.DataFrame) -> dict[str, float]:
@@ -346,33 +356,34 @@ def judge_fidelity(sim_dir: Path, live_dir: Path, sim: Summary, live: Summary, *
                    step: float, duration: float,
                    tolerances: Mapping[str, Tolerance] | None = None,
                    replicas: Sequence[tuple[Path, Summary]] = (),
-                   pilot: Calibrated | None = None, time_scale: float = 1.0) -> Fidelity:
+                   pilot: Calibrated | None = None, time_scale: float = 1.0,
+                   window: float = 0.0) -> Fidelity:
     """Compare the simulated run in ``sim_dir`` with the live one in ``live_dir``.
     ``replicas``: the twin's runs on the same arrivals under other seeds (with ``sim``'s
     own), whose range says how much of a gap the twin's own luck explains. ``pilot``:
     where the twin was fitted from; its live stack is compared with the live run's, played
-    at ``time_scale``."""
+    at ``time_scale``. ``window``: the SLA window, the resolution of a recovery time."""
     tol = dict(tolerances or {})
     checks = []
     for q in ("p50", "p95", "p99"):
         name = f"latency.{q}"
         checks.append(Check(name, getattr(sim.latency_s, q), getattr(live.latency_s, q),
-                            _tolerance(name, tol)))
+                            tolerance_for(name, tol)))
     checks.append(Check("attainment", sim.sla.attainment, live.sla.attainment,
-                        _tolerance("attainment", tol)))
+                        tolerance_for("attainment", tol)))
     sim_run, live_run = read_run(sim_dir), read_run(live_dir)
     sim_err, live_err = _error_shares(sim_run.requests), _error_shares(live_run.requests)
     for kind in sorted(set(sim_err) | set(live_err)):
         name = f"errors.{kind}"
         checks.append(Check(name, sim_err.get(kind, 0.0), live_err.get(kind, 0.0),
-                            _tolerance(name, tol)))
+                            tolerance_for(name, tol)))
     sim_rec, live_rec = _recovery(sim), _recovery(live)
     for fault in sorted(set(sim_rec) | set(live_rec)):
         name = f"recovery.{fault}"
         a, b = sim_rec.get(fault), live_rec.get(fault)
         note = "neither recovered" if a is None and b is None else (
             "one run never recovered" if (a is None) != (b is None) else "")
-        checks.append(Check(name, a, b, _tolerance(name, tol), note=note))
+        checks.append(Check(name, a, b, tolerance_for(name, tol, window), note=note))
     sim_ready, live_ready = _ready(sim_run, step, duration), _ready(live_run, step, duration)
     sim_mean, live_mean = _mean_ready(sim_run), _mean_ready(live_run)
     for agent in sorted(set(sim_ready) | set(live_ready)):
@@ -380,17 +391,17 @@ def judge_fidelity(sim_dir: Path, live_dir: Path, sim: Summary, live: Summary, *
         sa, la = sim_ready.get(agent), live_ready.get(agent)
         if sa is None or la is None:
             checks.append(Check(name, sim_mean.get(agent), live_mean.get(agent),
-                                _tolerance(name, tol), note="sampled in one run only"))
+                                tolerance_for(name, tol), note="sampled in one run only"))
             continue
         both = ~np.isnan(sa) & ~np.isnan(la)
         if not both.any():
             continue
         # the figures: each run's mean; the gap: sample by sample, where both sampled
-        checks.append(Check(name, sim_mean[agent], live_mean[agent], _tolerance(name, tol),
+        checks.append(Check(name, sim_mean[agent], live_mean[agent], tolerance_for(name, tol),
                             gap=float(np.abs(sa[both] - la[both]).mean()),
                             note="mean gap over the run's samples"))
     checks.append(Check("cost.total_usd", sim.cost.total_usd, live.cost.total_usd,
-                        _tolerance("cost.total_usd", tol)))
+                        tolerance_for("cost.total_usd", tol)))
     if replicas:
         spreads = _spreads(replicas)
         checks = [replace(c, spread=spreads.get(c.name)) if c.name in spreads else c
@@ -400,7 +411,7 @@ def judge_fidelity(sim_dir: Path, live_dir: Path, sim: Summary, live: Summary, *
         doubts.append(f"the live run was stopped by {live.stopped_by}")
     drift = _drift(live_run, pilot, time_scale)
     doubt = None if drift is None else drift.doubt(sim.latency_s.p50,
-                                                     _tolerance("latency.p50", tol))
+                                                     tolerance_for("latency.p50", tol))
     if doubt:
         doubts.append(doubt)
     return Fidelity(checks, sim_dir, live_dir, doubts, drift)

@@ -115,7 +115,8 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
                             step=scenario.records.step, duration=scenario.duration,
                             tolerances=tolerances,
                             replicas=replicas if args.replications > 1 else (),
-                            pilot=model.calibrated, time_scale=scenario.live.time_scale)
+                            pilot=model.calibrated, time_scale=scenario.live.time_scale,
+                            window=scenario.sla.window)
     write_json(out / "fidelity.json", {**result.to_json(), "twin": str(args.twin)
                                        if args.twin is not None else None})
     _print_checks(result, args.replications)

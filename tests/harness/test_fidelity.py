@@ -12,7 +12,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.fidelity import STACK_DRIFT, Check, Fidelity, StackDrift, Tolerance, parse_tolerance
+from harness.fidelity import (
+    STACK_DRIFT,
+    Check,
+    Fidelity,
+    StackDrift,
+    Tolerance,
+    parse_tolerance,
+    tolerance_for,
+)
 from harness.records.reader import read_run
 from harness.scenario.model import StackHop
 from tests.harness.live.test_live_run import SCENARIO, squall, tmp_env
@@ -79,6 +87,23 @@ def test_tolerances_parse(text: str, name: str, tol: Tolerance) -> None:
 def test_a_bad_tolerance_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"NAME=VALUE|percentage|zero or more"):
         parse_tolerance(text)
+
+
+@given(st.sampled_from(["recovery.slow-llm", "latency.p95", "errors.timeout",
+                        "replicas.a", "attainment"]),
+       st.sampled_from([0.0, 1.0, 10.0, 60.0]), st.sampled_from([None, 0.0, 5.0, 30.0]))
+def test_a_recovery_is_never_judged_finer_than_the_window_it_is_read_on(
+        name: str, window: float, given_abs: float | None) -> None:
+    tolerances = {} if given_abs is None else {name: Tolerance(0.2, given_abs)}
+    plain = tolerance_for(name, tolerances)
+    got = tolerance_for(name, tolerances, window)
+    if name.startswith("recovery."):
+        assert got.absolute == max(plain.absolute or 0.0, window)
+        assert got.relative == plain.relative
+        # two recoveries one window apart: within, whatever the percentage says
+        assert Check(name, 20.0, 20.0 + window, got).passed
+    else:
+        assert got == plain
 
 
 def _hop(mean: float, per_request: float = 1.0) -> StackHop:
@@ -156,6 +181,9 @@ def test_fidelity_runs_both_engines_on_the_same_arrivals_and_judges_each_figure(
     assert result["verdict"] == "inconclusive"
     assert any("the live stack ran faster than in the pilot" in d for d in result["doubts"])
     assert "stack     the live stack's hops took" in done.stdout
+    # a recovery is read on the SLA's 10 s windows: judged no finer than one
+    recovery = next(c for c in result["checks"] if c["check"] == "recovery.slow-llm")
+    assert recovery["tolerance"] == "20% or 10"
     simulated = json.loads((out / "sim" / "scenario.json").read_text())
     assert simulated["system"]["agents"]["b"]["service_time"]["mean"] == 0.012
     live_ran = json.loads((out / "live" / "scenario.json").read_text())
