@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.scenario.system import Agent, Endpoint, Tool
+from sut_adapters.reference.procs import name_process
 
 __all__ = ["main"]
 
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None,
     from sut_adapters.reference.service import serve, setup_logging
 
     kind, name = config["kind"], config["name"]
+    name_process(f"{kind} {name}" + (f"/{config.get('replica', 0)}" if kind == "agent" else ""))
     setup_logging(f"{kind}.{name}")
     if kind == "llm":
         from sut_adapters.reference.llm import llm_app

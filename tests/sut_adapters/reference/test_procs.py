@@ -37,6 +37,16 @@ def test_a_started_service_serves_in_its_own_process_group(
     assert b'"serving"' in svc.log.read_bytes()  # its log went to its file
 
 
+@pytest.mark.parametrize("fork", [False, True])
+def test_a_service_is_named_for_ps_and_top(services: Callable[..., Service],
+                                           fork: bool) -> None:
+    tool = services("tool", "db", TOOL, fork=fork)
+    agent = services("agent", "triage", {"replicas": 2, "service_time": "5ms"}, fork=fork,
+                     replica=1)
+    assert Path(f"/proc/{tool.proc.pid}/comm").read_text() == "tool db\n"
+    assert Path(f"/proc/{agent.proc.pid}/comm").read_text() == "agent triage/1\n"
+
+
 def test_a_forked_service_killed_shows_the_signal_as_its_exit(
         services: Callable[..., Service]) -> None:
     svc = services("tool", "db", TOOL, fork=True)
