@@ -29,7 +29,8 @@ stays compliant for several windows, so when the SLI hovers near its objective, 
 difference moves it by whole minutes — in either engine. With replications (the twin run
 again on the same arrivals under other seeds: other service times, errors and cold
 starts) each check also carries the twin's own range of the figure (for
-``replicas.AGENT``, of the mean ready replicas), and says whether the live figure falls
+``replicas.AGENT``, of the mean ready replicas): where one more run of the twin would put
+it 19 times in 20 (:func:`twin_range`), and says whether the live figure falls
 inside it: a gap the twin's own luck explains is not evidence against the twin. Such a
 check — outside its tolerance, inside the twin's range — is *unresolved*: on these
 arrivals the figure varies more with the system's luck than the tolerance allows, so one
@@ -61,10 +62,11 @@ from harness.calibrate.observe import fault_windows, observe, stack
 from harness.records.reader import RunData, read_run
 from harness.scenario.model import Calibrated, StackHop
 from harness.scoring.model import Summary, Verdict
+from harness.scoring.stats import prediction
 from harness.units import parse_duration
 
 __all__ = ["DEFAULT_TOLERANCES", "STACK_DRIFT", "Check", "Fidelity", "StackDrift", "Tolerance",
-           "judge_fidelity", "parse_tolerance", "tolerance_for"]
+           "judge_fidelity", "parse_tolerance", "tolerance_for", "twin_range"]
 
 #: A check whose live stack drifted from the pilot's enough to move the p50 latency by
 #: this share of its tolerance on its own is in doubt.
@@ -131,7 +133,8 @@ class Check:
     tolerance: Tolerance
     gap: float | None = None  #: how far apart (default |live − sim|)
     note: str = ""
-    #: the twin's own range of this figure over replications on the same arrivals (min, max),
+    #: the twin's own range of this figure over replications on the same arrivals (where
+    #: one more run falls 19 times in 20, at least their min–max),
     #: None without replications; a recovery the twin never made counts as +inf
     spread: tuple[float, float] | None = None
 
@@ -348,8 +351,20 @@ def _spreads(replicas: Sequence[tuple[Path, Summary]]) -> dict[str, tuple[float,
         # a kind a replication never saw is a share of 0 there
         found = values + [0.0] * (len(replicas) - len(values)) \
             if name.startswith("errors.") else values
-        out[name] = (min(found), max(found))
+        out[name] = twin_range(found, share=name == "attainment" or name.startswith("errors."))
     return out
+
+
+def twin_range(values: Sequence[float], *, share: bool = False) -> tuple[float, float]:
+    """Where the twin's next run on these arrivals puts a figure 19 times in 20: the 95%
+    prediction interval of its replications' values, never narrower than their min–max
+    (which alone leaves one more run outside 2 times in R + 1), within the figure's
+    bounds (0 up, and 1 for a share). A value of +inf (never recovered) reaches +inf."""
+    lo, hi = min(values), max(values)
+    band = prediction(values)
+    if band is not None:
+        lo, hi = min(lo, band[0]), max(hi, band[1])
+    return max(lo, 0.0), min(hi, 1.0) if share else hi
 
 
 def judge_fidelity(sim_dir: Path, live_dir: Path, sim: Summary, live: Summary, *,

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from harness.fidelity import (
     Tolerance,
     parse_tolerance,
     tolerance_for,
+    twin_range,
 )
 from harness.records.reader import read_run
 from harness.scenario.model import StackHop
@@ -104,6 +106,35 @@ def test_a_recovery_is_never_judged_finer_than_the_window_it_is_read_on(
         assert Check(name, 20.0, 20.0 + window, got).passed
     else:
         assert got == plain
+
+
+figure = st.floats(0, 1e4, allow_nan=False)
+
+
+@given(st.lists(figure, min_size=1, max_size=12), st.booleans(), st.booleans())
+def test_the_twins_range_holds_its_runs_within_the_figures_bounds(
+        values: list[float], share: bool, never: bool) -> None:
+    if share:  # a share (attainment, an error kind's) is in [0, 1]
+        values = [v / 1e4 for v in values]
+    never = never and not share  # and only a recovery is ever never
+    lo, hi = twin_range([*values, float("inf")] if never else values, share=share)
+    assert lo <= min(values) + 1e-9
+    assert hi >= max(values) - 1e-9  # at least the min–max of the runs
+    assert lo >= 0.0
+    if never:
+        assert hi == float("inf")
+    elif share:
+        assert hi <= 1.0
+
+
+def test_the_twins_range_is_a_prediction_interval_wider_than_ten_runs_min_max() -> None:
+    runs = [4.23, 4.5, 4.8, 5.0, 5.2, 4.4, 4.9, 4.6, 5.1, 4.7]
+    lo, hi = twin_range(runs)
+    mean, s = np.mean(runs), np.std(runs, ddof=1)
+    half = 2.262 * s * np.sqrt(1 + 1 / 10)  # t(0.975, 9)
+    assert (lo, hi) == (pytest.approx(mean - half, rel=1e-3), pytest.approx(mean + half, rel=1e-3))
+    assert lo < min(runs)
+    assert hi > max(runs)
 
 
 def _hop(mean: float, per_request: float = 1.0) -> StackHop:

@@ -8,6 +8,8 @@ from harness.scoring.stats import (
     design_effect,
     permutation_p,
     pooled_proportion,
+    prediction,
+    t_quantile,
     wilson,
 )
 
@@ -54,3 +56,32 @@ def test_permutation_p_is_exact_for_small_samples() -> None:
     big = permutation_p(rng.normal(0, 1, 30), rng.normal(1, 1, 30), rng, rounds=2000)
     assert big is not None
     assert big < 0.01
+
+
+@pytest.mark.parametrize(("df", "table"), [  # Student's t, 0.975, from published tables
+    (1, 12.706), (2, 4.303), (3, 3.182), (4, 2.776), (5, 2.571), (9, 2.262), (19, 2.093),
+    (29, 2.045), (120, 1.980)])
+def test_t_quantiles_match_the_tables(df: int, table: float) -> None:
+    assert t_quantile(0.975, df) == pytest.approx(table, rel=0.01 if df < 9 else 5e-4)
+    assert t_quantile(0.025, df) == pytest.approx(-t_quantile(0.975, df))
+    with pytest.raises(ValueError, match="degree of freedom"):
+        t_quantile(0.975, 0)
+
+
+@pytest.mark.parametrize("n", [3, 10, 30])
+def test_one_more_draw_falls_inside_the_prediction_interval_95_percent_of_the_time(
+        n: int) -> None:
+    rng = np.random.default_rng(11)
+    trials = 4000
+    inside = inside_range = 0
+    for _ in range(trials):
+        sample = rng.normal(5.0, 3.0, n + 1)
+        band = prediction(sample[:n])
+        assert band is not None
+        inside += band[0] <= sample[n] <= band[1]
+        inside_range += sample[:n].min() <= sample[n] <= sample[:n].max()
+    assert inside / trials == pytest.approx(0.95, abs=0.012)
+    # a min–max alone leaves one more draw outside 2 times in n + 1
+    assert inside_range / trials == pytest.approx((n - 1) / (n + 1), abs=0.02)
+    assert prediction([1.0]) is None
+    assert prediction([2.0, 2.0, float("inf")]) == (2.0, 2.0)  # finite values only
