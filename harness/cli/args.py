@@ -241,6 +241,9 @@ def _fidelity_parser(sub: Any) -> None:
                    help="also simulate the twin on the same arrivals under R−1 other seeds: "
                         "each figure gets the twin's own range, and whether the live figure "
                         "falls inside it")
+    f.add_argument("--rejudge", action="store_true",
+                   help="judge the comparison already in --out again from its records "
+                        "(other tolerances, a newer squall): nothing runs")
     f.add_argument("--no-report", action="store_true", help="skip fidelity.html")
     _add_set(f)
 

@@ -16,6 +16,7 @@ from harness.errors import InputError
 if TYPE_CHECKING:
     from harness.fidelity import Fidelity
     from harness.scenario.model import Scenario
+    from harness.scoring.model import Summary
 
 __all__ = ["cmd_fidelity", "with_twin"]
 
@@ -57,7 +58,7 @@ def with_twin(scenario: Scenario, args: argparse.Namespace) -> Scenario:
 
 def cmd_fidelity(args: argparse.Namespace) -> int:
     from harness.compare import compare_dirs
-    from harness.execution import default_out_dir, execute
+    from harness.execution import default_out_dir
     from harness.fidelity import judge_fidelity, parse_tolerance
     from harness.records.writer import write_json
 
@@ -80,18 +81,47 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     if problems:
         raise InputError(problems)
     out: Path = args.out or default_out_dir(scenario, "fidelity")
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise InputError("already holds a comparison: pass --overwrite to replace it",
-                         source=str(out))
+    model = with_twin(scenario, args) if args.twin is not None else scenario
+    if args.rejudge:
+        sim, live, replicas, time_scale = _recorded(out)
+    else:
+        if out.exists() and any(out.iterdir()) and not args.overwrite:
+            raise InputError("already holds a comparison: pass --overwrite to replace it, "
+                             "or --rejudge to judge it again", source=str(out))
+        sim, live, replicas = _run_both(scenario, model, out, args)
+        time_scale = scenario.live.time_scale
+    result = judge_fidelity(out / "sim", out / "live", sim, live,
+                            step=scenario.records.step, duration=scenario.duration,
+                            tolerances=tolerances,
+                            replicas=replicas if len(replicas) > 1 else (),
+                            pilot=model.calibrated, time_scale=time_scale,
+                            window=scenario.sla.window)
+    write_json(out / "fidelity.json", {**result.to_json(), "twin": str(args.twin)
+                                       if args.twin is not None else None})
+    _print_checks(result, len(replicas))
+    print(f"{result.verdict.value.upper()}: {_tally(result)} ({out / 'fidelity.json'})")
+    if not args.no_report:
+        from reports.render import render_compare
+
+        comparison = compare_dirs(out / "sim", out / "live")
+        report = render_compare(out / "sim", out / "live", comparison,
+                                out / "fidelity.html", fidelity=result)
+        print(f"report    {report}")
+    return EXIT[result.verdict]
+
+
+def _run_both(scenario: Scenario, model: Scenario, out: Path, args: argparse.Namespace
+              ) -> tuple[Summary, Summary, list[tuple[Path, Summary]]]:
+    """The twin (``model``) simulated and the system live on the same arrivals, and the
+    twin again under ``args.replications − 1`` other seeds."""
+    from harness.execution import execute
+
     common = {"seed": args.seed, "overrides": args.overrides, "overwrite": True}
     source = {"source_text": args.file.read_text(encoding="utf-8"),
               "source_dir": args.file.parent}
-    model, model_source = scenario, source
-    if args.twin is not None:
-        model = with_twin(scenario, args)
-        # the twin's system, the scenario's demand: its files are beside the scenario
-        model_source = {"source_text": args.twin.read_text(encoding="utf-8"),
-                        "source_dir": args.file.parent}
+    # the twin's system, the scenario's demand: its files are beside the scenario
+    model_source = source if args.twin is None else {
+        "source_text": args.twin.read_text(encoding="utf-8"), "source_dir": args.file.parent}
     if args.replications > 1:
         print(f"fidelity: the twin also runs on the same arrivals under "
               f"{args.replications - 1} other seeds, for its own range of each figure",
@@ -111,24 +141,28 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
         replicas.append((rep, execute(model, mode="sim", out=rep, progress=False,
                                       **{**common, "seed": base_seed + n},
                                       arrivals_seed=base_seed, **model_source)))
-    result = judge_fidelity(out / "sim", out / "live", sim, live,
-                            step=scenario.records.step, duration=scenario.duration,
-                            tolerances=tolerances,
-                            replicas=replicas if args.replications > 1 else (),
-                            pilot=model.calibrated, time_scale=scenario.live.time_scale,
-                            window=scenario.sla.window)
-    write_json(out / "fidelity.json", {**result.to_json(), "twin": str(args.twin)
-                                       if args.twin is not None else None})
-    _print_checks(result, args.replications)
-    print(f"{result.verdict.value.upper()}: {_tally(result)} ({out / 'fidelity.json'})")
-    if not args.no_report:
-        from reports.render import render_compare
+    return sim, live, replicas
 
-        comparison = compare_dirs(out / "sim", out / "live")
-        report = render_compare(out / "sim", out / "live", comparison,
-                                out / "fidelity.html", fidelity=result)
-        print(f"report    {report}")
-    return EXIT[result.verdict]
+
+def _recorded(out: Path) -> tuple[Summary, Summary, list[tuple[Path, Summary]], float]:
+    """The comparison already in ``out`` (``--rejudge``), scored again from its records:
+    both runs, the twin's replications, and the time scale the live run was played at."""
+    from harness.judging.directory import judge_dir, scenario_of
+    from harness.records.reader import read_run
+
+    sim_dir, live_dir = out / "sim", out / "live"
+    if not (sim_dir.is_dir() and live_dir.is_dir()):
+        raise InputError("holds no comparison to judge again: --rejudge reads the sim/ and "
+                         "live/ runs an earlier squall fidelity --out wrote there",
+                         source=str(out))
+    print(f"fidelity: judging {out} again from its records (nothing runs)", flush=True)
+    sim, live = judge_dir(sim_dir, write_summary=False), judge_dir(live_dir, write_summary=False)
+    replicas = [(sim_dir, sim)] + [
+        (rep, judge_dir(rep, write_summary=False))
+        for rep in sorted((out / "twin-replications").glob("seed-*")) if rep.is_dir()]
+    ran = read_run(live_dir)
+    time_scale = scenario_of(live_dir, ran.scenario_data, ran.meta).live.time_scale
+    return sim, live, replicas, time_scale
 
 
 _MARK = {"within": "✓", "unresolved": "~", "outside": "✗"}

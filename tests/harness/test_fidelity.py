@@ -257,6 +257,23 @@ def test_fidelity_runs_both_engines_on_the_same_arrivals_and_judges_each_figure(
     assert "recovery.slow-llm" in report
     assert "Share of requests not ok" in report  # both runs overlaid on the same axes
     assert "squall: " not in done.stderr
+    # judged again from the records, with a tolerance changed: nothing runs, the same
+    # figures; only what the tolerance decides moves
+    runs_before = {d: (d / "run.json").stat().st_mtime_ns for d in (out / "sim", out / "live")}
+    again = squall("fidelity", str(path), "--twin", str(twin), "--out", str(out),
+                   "--rejudge", "--tolerance", "latency.p95=1000%", "--no-report")
+    rejudged = json.loads((out / "fidelity.json").read_text())
+    assert again.returncode == {"pass": 0, "fail": 1, "inconclusive": 3}[rejudged["verdict"]]
+    assert "judging" in again.stdout
+    assert "twin's range over 3 runs" in again.stdout  # the recorded replications
+    assert {d: (d / "run.json").stat().st_mtime_ns for d in runs_before} == runs_before
+    by_name = {c["check"]: c for c in rejudged["checks"]}
+    for c in result["checks"]:
+        assert by_name[c["check"]]["sim"] == pytest.approx(c["sim"])
+        assert by_name[c["check"]]["live"] == pytest.approx(c["live"])
+    assert by_name["latency.p95"]["tolerance"] == "1000%"
+    assert by_name["latency.p95"]["status"] == "within"
+    assert rejudged["stack"]["shift_s"] == pytest.approx(stack["shift_s"])
 
 
 def test_a_twin_of_another_system_is_refused_before_anything_runs(tmp_path: Path) -> None:
@@ -271,6 +288,17 @@ def test_a_twin_of_another_system_is_refused_before_anything_runs(tmp_path: Path
     assert "lacks b" in done.stderr
     assert "adds c" in done.stderr
     assert not (tmp_path / "fid").exists()
+
+
+def test_rejudging_where_no_comparison_was_recorded_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SCENARIO)
+    (tmp_path / "empty").mkdir()
+    done = squall("fidelity", str(path), "--out", str(tmp_path / "empty"), "--rejudge")
+    assert done.returncode == 2
+    assert "holds no comparison to judge again" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert list((tmp_path / "empty").iterdir()) == []
 
 
 def test_fidelity_refuses_what_the_simulator_cannot_model(tmp_path: Path) -> None:
