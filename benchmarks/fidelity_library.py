@@ -12,7 +12,8 @@ For each scenario:
 The pilot and the check are different runs: the twin is judged on arrivals it was not
 fitted to. Prints one JSON line per scenario and writes ``runs/fidelity/results.json``
 and ``runs/fidelity/table.md`` (the README's table). ``SCENARIOS="a b"`` picks some;
-``FIDELITY_OUT`` moves the output.
+``FIDELITY_OUT`` moves the output; ``REJUDGE=1`` judges what is recorded there again
+(``squall fidelity --rejudge``) without running anything.
 """
 
 from __future__ import annotations
@@ -77,8 +78,25 @@ def one(name: str, k: float, base: Path) -> dict[str, Any]:
     code = squall("fidelity", str(scenario), "--twin", str(out / "twin.yaml"),
                   "--time-scale", f"{k:g}", "--out", str(out / "check"), "--overwrite",
                   "--replications", str(REPLICATIONS), log=log)
-    result["fidelity_exit"] = code
     result["wall_s"] = round(time.monotonic() - started)
+    return _judged(result, code, out)
+
+
+def rejudge(name: str, k: float, base: Path, before: dict[str, Any]) -> dict[str, Any]:
+    """The comparison recorded for ``name`` judged again (``REJUDGE=1``): nothing runs."""
+    out = base / name
+    if not (out / "check" / "live").is_dir():
+        return {**before, "scenario": name, "time_scale": k,
+                "verdict": "nothing recorded to judge again"}
+    code = squall("fidelity", str(ROOT / "scenarios" / f"{name}.yaml"), "--twin",
+                  str(out / "twin.yaml"), "--out", str(out / "check"), "--rejudge",
+                  log=out / "log.txt")
+    kept = {key: before[key] for key in ("pilot_exit", "wall_s") if key in before}
+    return _judged({"scenario": name, "time_scale": k, **kept}, code, out)
+
+
+def _judged(result: dict[str, Any], code: int, out: Path) -> dict[str, Any]:
+    result["fidelity_exit"] = code
     path = out / "check" / "fidelity.json"
     if not path.exists():
         result["verdict"] = f"fidelity exited {code}"
@@ -163,8 +181,10 @@ def main() -> int:
     done = base / "results.json"
     # a run of some scenarios replaces theirs and keeps the others' (in the library's order)
     kept = {r["scenario"]: r for r in json.loads(done.read_text())} if done.exists() else {}
+    again = os.environ.get("REJUDGE") == "1"
     for name in names:
-        kept[name] = one(name, SCALES[name], base)
+        kept[name] = rejudge(name, SCALES[name], base, kept.get(name, {})) if again \
+            else one(name, SCALES[name], base)
         print(json.dumps(kept[name]), flush=True)
         results = [kept[n] for n in SCALES if n in kept]
         done.write_text(json.dumps(results, indent=1) + "\n")
