@@ -55,8 +55,8 @@ conformance-live: $(VENV)/.stamp-test
 	  $(BIN)/python -m pytest -q --durations=10 tests/conformance -k live $(PYTEST_ARGS)
 
 # Sim-vs-live fidelity of the scenario library after calibration: per scenario a pilot live
-# run, `squall calibrate` on it, then `squall fidelity --twin` on other arrivals (about an
-# hour on two cores; SCENARIOS="telecom-diagnostics mmc" picks some; REJUDGE=1 judges
+# run, `squall calibrate` on it, then `squall fidelity --twin` on other arrivals (about
+# 75 minutes on two cores; SCENARIOS="telecom-diagnostics mmc" picks some; REJUDGE=1 judges
 # what is recorded again, in seconds). Writes runs/fidelity/table.md, the README's table.
 fidelity: $(VENV)/.stamp-test
 	$(BIN)/python benchmarks/fidelity_library.py

@@ -29,9 +29,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 #: scenario → the live time scale that plays it in about three minutes on two cores —
-#: but diurnal-day's, in twelve: at 240× its afternoon peak is ~300 requests a second of
-#: wall time, and the stack's hops (a quarter of its latency then) swung with the
-#: machine's load by more than the tolerance
+#: but diurnal-day's, in twelve: its agents' own work is short, so at 240× the stack's
+#: hops (each ~1 ms of wall time) were two thirds of its p50 latency and swung with the
+#: machine by more than the tolerance; at 120× they are still over half of it
 SCALES: dict[str, float] = {
     "ecommerce-peak": 4,
     "telecom-diagnostics": 10,
