@@ -39,12 +39,11 @@ check is outside both, INCONCLUSIVE when the only misses are unresolved (more
 replications, a longer run or a wider tolerance can settle them), PASS otherwise.
 
 A twin fitted from a live pilot (``squall calibrate``) carries the live stack's overhead
-per hop — the HTTP, the event loops, the processes — inside its fitted times, and notes
-how long it was (``calibrated.stack``). At a time scale of K that overhead is K× longer in
-scenario time, so a machine that runs slower or faster in the check than in the pilot
-moves every latency on its own. When that drift alone moves the p50 latency by more than
-half its tolerance, the comparison is in doubt (INCONCLUSIVE): it would judge the machine,
-not the model.
+per hop inside its fitted times, K× longer in scenario time at a time scale of K; a
+machine running slower or faster in the check than in the pilot moves every latency on
+its own (:mod:`harness.calibrate.stack`). When that drift alone moves the p50 latency by
+more than half its tolerance, the comparison is in doubt (INCONCLUSIVE): it would judge
+the machine, not the model.
 """
 
 from __future__ import annotations
@@ -58,19 +57,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.calibrate.observe import fault_windows, observe, stack
+from harness.calibrate.stack import StackDrift, drift
 from harness.records.reader import RunData, read_run
-from harness.scenario.model import Calibrated, StackHop
+from harness.scenario.model import Calibrated
 from harness.scoring.model import Summary, Verdict
 from harness.scoring.stats import prediction
 from harness.units import parse_duration
 
-__all__ = ["DEFAULT_TOLERANCES", "STACK_DRIFT", "Check", "Fidelity", "StackDrift", "Tolerance",
-           "judge_fidelity", "parse_tolerance", "tolerance_for", "twin_range"]
-
-#: A check whose live stack drifted from the pilot's enough to move the p50 latency by
-#: this share of its tolerance on its own is in doubt.
-STACK_DRIFT = 0.5
+__all__ = ["DEFAULT_TOLERANCES", "Check", "Fidelity", "Tolerance", "judge_fidelity",
+           "parse_tolerance", "tolerance_for", "twin_range"]
 
 
 @dataclass(frozen=True)
@@ -192,59 +187,6 @@ class Check:
         return out
 
 
-@dataclass(frozen=True)
-class StackDrift:
-    """The live stack's overhead in the pilot a twin was fitted from and in the check
-    run, per kind of hop (wall seconds), counted at the check run's hops per request."""
-
-    pilot: Mapping[str, StackHop]
-    pilot_scale: float
-    check: Mapping[str, StackHop]
-    check_scale: float
-
-    @property
-    def kinds(self) -> list[str]:
-        return [k for k in self.check if k in self.pilot]
-
-    def wall(self, which: Mapping[str, StackHop]) -> float:
-        """Seconds of wall time per request, at the check's hops per request."""
-        return sum(self.check[k].per_request * which[k].mean_s for k in self.kinds)
-
-    @property
-    def shift_s(self) -> float:
-        """How much later (earlier, when negative) the check's requests end than the
-        pilot's stack would have made them, in scenario seconds."""
-        return (self.wall(self.check) * self.check_scale
-                - self.wall(self.pilot) * self.pilot_scale)
-
-    def doubt(self, p50: float | None, tolerance: Tolerance) -> str | None:
-        """Why the comparison cannot judge the model, when the drift alone moves the twin's
-        p50 latency (``p50``) by more than :data:`STACK_DRIFT` of its tolerance."""
-        if not self.kinds or not p50:
-            return None
-        shift = self.shift_s
-        if abs(shift) <= STACK_DRIFT * tolerance.bound(p50):
-            return None
-        scales = (f"{self.check_scale:g}×" if self.check_scale == self.pilot_scale else
-                  f"fitted at {self.pilot_scale:g}×, checked at {self.check_scale:g}×")
-        return (f"the live stack ran {'slower' if shift > 0 else 'faster'} than in the pilot "
-                f"the twin was fitted from: {1000 * self.wall(self.check):.2f} ms of wall time "
-                f"per request in its hops against {1000 * self.wall(self.pilot):.2f} ms "
-                f"({scales}), which alone moves the latency by {shift:+.3g} s "
-                f"({100 * shift / p50:+.0f}% of the twin's p50) — the machine changed, not "
-                "only the model: calibrate and check under the same load, or at a lower time "
-                "scale")
-
-    def to_json(self) -> dict[str, Any]:
-        return {"pilot": {k: h.model_dump() for k, h in self.pilot.items()},
-                "pilot_time_scale": self.pilot_scale,
-                "check": {k: h.model_dump() for k, h in self.check.items()},
-                "check_time_scale": self.check_scale,
-                "wall_per_request_s": {"pilot": self.wall(self.pilot),
-                                       "check": self.wall(self.check)},
-                "shift_s": self.shift_s}
-
-
 @dataclass
 class Fidelity:
     checks: list[Check]
@@ -270,7 +212,7 @@ class Fidelity:
 
 
 def tolerance_for(name: str, tolerances: Mapping[str, Tolerance],
-               window: float = 0.0) -> Tolerance:
+                  window: float = 0.0) -> Tolerance:
     """A check's tolerance: its own, its family's, or the default; a recovery time's is
     never finer than ``window``, the SLA window it is read on."""
     head = name.split(".", maxsplit=1)[0]
@@ -364,7 +306,7 @@ def twin_range(values: Sequence[float], *, share: bool = False) -> tuple[float, 
     band = prediction(values)
     if band is not None:
         lo, hi = min(lo, band[0]), max(hi, band[1])
-    return max(lo, 0.0), min(hi, 1.0) if share else hi
+    return max(lo, 0.0), (min(hi, 1.0) if share else hi)
 
 
 def judge_fidelity(sim_dir: Path, live_dir: Path, sim: Summary, live: Summary, *,
@@ -424,21 +366,11 @@ def judge_fidelity(sim_dir: Path, live_dir: Path, sim: Summary, live: Summary, *
     doubts = list(live.doubts) + list(live.missing)
     if live.stopped_by:
         doubts.append(f"the live run was stopped by {live.stopped_by}")
-    drift = _drift(live_run, pilot, time_scale)
-    doubt = None if drift is None else drift.doubt(sim.latency_s.p50,
-                                                     tolerance_for("latency.p50", tol))
+    moved = drift(live_run, pilot, time_scale)
+    p50 = sim.latency_s.p50
+    doubt = None if moved is None or p50 is None else moved.doubt(
+        p50, tolerance_for("latency.p50", tol).bound(p50))
     if doubt:
         doubts.append(doubt)
-    return Fidelity(checks, sim_dir, live_dir, doubts, drift)
+    return Fidelity(checks, sim_dir, live_dir, doubts, moved)
 
-
-def _drift(live: RunData, pilot: Calibrated | None, time_scale: float) -> StackDrift | None:
-    if pilot is None or not pilot.stack:
-        return None
-    spans = live.load_spans()
-    if spans is None or spans.empty or "hop_s" not in spans:
-        return None  # a live run without spans: nothing to measure its stack by
-    windows = fault_windows(live.events)
-    found = stack(observe(spans, windows, live.requests), time_scale)
-    return StackDrift({str(k): h for k, h in pilot.stack.items()}, pilot.time_scale, found,
-                      time_scale)

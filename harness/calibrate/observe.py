@@ -32,9 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from harness.scenario.model import StackHop
-
-__all__ = ["COLUMNS", "Observed", "cold_starts", "fault_windows", "observe", "stack"]
+__all__ = ["COLUMNS", "Observed", "cold_starts", "fault_windows", "observe", "observe_stack"]
 
 COLUMNS = ["request_id", "kind", "component", "caller", "attempt", "start_s", "end_s",
            "queue_s", "error_kind", "fallback", "tokens_in", "tokens_out"]
@@ -121,15 +119,14 @@ def _array(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype=float)
 
 
-def observe(spans: pd.DataFrame, windows: Sequence[tuple[float, float]] = (),
-            requests: pd.DataFrame | None = None) -> Observed:
-    """The observations in ``spans`` (the span table's columns; ``hop_s`` optional), and
-    with ``requests`` (their table's ``id``, ``intended_s``, ``sent_s``, ``end_s``,
-    ``outcome``, ``attempts``, ``steps``) each clean request's time outside its agent
-    calls."""
+def observe_stack(spans: pd.DataFrame, windows: Sequence[tuple[float, float]] = (),
+                  requests: pd.DataFrame | None = None) -> tuple[Observed, pd.DataFrame]:
+    """What ``spans`` say of the live stack alone — each hop's overhead and, with
+    ``requests``, each clean request's time outside its agent calls — and the spans kept
+    (outside every fault window) for the rest of :func:`observe`."""
     out = Observed(spans=len(spans))
     if spans.empty:
-        return out
+        return out, spans
     if requests is not None:
         out.request_overhead = request_overheads(requests, spans, windows)
     spans = spans.reset_index(drop=True)
@@ -140,11 +137,24 @@ def observe(spans: pd.DataFrame, windows: Sequence[tuple[float, float]] = (),
     out.excluded = int((~keep).sum())
     spans = spans[keep]
     out.requests = int(spans["request_id"].nunique())
+    if "hop_s" in spans:
+        hopped = spans[spans["error_kind"].isna() & spans["hop_s"].notna()]
+        for kind, part in hopped.groupby("kind"):
+            out.hops[str(kind)] = _array(part["hop_s"])
+    return out, spans
+
+
+def observe(spans: pd.DataFrame, windows: Sequence[tuple[float, float]] = (),
+            requests: pd.DataFrame | None = None) -> Observed:
+    """The observations in ``spans`` (the span table's columns; ``hop_s`` optional), and
+    with ``requests`` (their table's ``id``, ``intended_s``, ``sent_s``, ``end_s``,
+    ``outcome``, ``attempts``, ``steps``) each clean request's time outside its agent
+    calls."""
+    out, spans = observe_stack(spans, windows, requests)
+    if spans.empty:
+        return out
     ok = spans["error_kind"].isna()
     took = spans["end_s"] - spans["start_s"]
-    if "hop_s" in spans:
-        for kind, part in spans[ok & spans["hop_s"].notna()].groupby("kind"):
-            out.hops[str(kind)] = _array(part["hop_s"])
     net = (took - spans["queue_s"].fillna(0.0)).clip(lower=0.0)
     llm = ok & (spans["kind"] == "llm")
     for name, idx in spans[llm].groupby("component").groups.items():
@@ -157,28 +167,6 @@ def observe(spans: pd.DataFrame, windows: Sequence[tuple[float, float]] = (),
         out.tokens_out[(str(agent), str(endpoint))] = _array(part["tokens_out"])
     _agents(spans, net, out)
     return out
-
-
-def stack(obs: Observed, time_scale: float) -> dict[str, StackHop]:
-    """The live stack's overhead per kind of hop, in wall seconds (the observations are
-    in scenario seconds, ``time_scale``× longer): each hop between components, and each
-    request's time outside its agent calls (``request``: once per request)."""
-    found = {**obs.hops, "request": obs.request_overhead}
-    out = {}
-    for kind in ("request", "agent", "llm", "tool"):
-        gaps = found.get(kind)
-        if gaps is None or len(gaps) == 0 or not obs.requests:
-            continue
-        wall = gaps / time_scale
-        out[kind] = StackHop(n=len(gaps), per_request=_short(1.0 if kind == "request" else
-                                                             len(gaps) / obs.requests),
-                             mean_s=_short(wall.mean()), p50_s=_short(np.quantile(wall, 0.5)),
-                             p95_s=_short(np.quantile(wall, 0.95)))
-    return out
-
-
-def _short(value: float) -> float:
-    return float(f"{value:.4g}")  # a measurement's worth of digits
 
 
 def request_overheads(requests: pd.DataFrame, spans: pd.DataFrame,

@@ -19,7 +19,8 @@ import numpy as np
 import yaml
 
 from harness.calibrate.model import MIN_SAMPLES, Fitted, calibrate_system
-from harness.calibrate.observe import COLUMNS, cold_starts, fault_windows, observe, stack
+from harness.calibrate.observe import COLUMNS, cold_starts, fault_windows, observe
+from harness.calibrate.stack import stack
 from harness.errors import InputError
 from harness.scenario.files import repoint_files
 from harness.scenario.model import Calibrated, Scenario, StackHop
@@ -33,10 +34,15 @@ class Calibration:
     scenario: Scenario  #: the calibrated scenario
     fitted: list[Fitted]
     described: str  #: where the observations came from, for people
-    hops: dict[str, StackHop] = field(default_factory=dict)  #: the live stack's, per hop
     notes: list[str] = field(default_factory=list)
     partial: bool = False  #: the source run did not finish: the fit may be off
     files_from: Path | None = None  #: where relative file names in the scenario point
+
+    @property
+    def hops(self) -> dict[str, StackHop]:
+        """The live stack's overhead per hop, as the twin records it."""
+        fitted = self.scenario.calibrated
+        return {} if fitted is None else fitted.stack
 
     def to_json(self) -> dict[str, Any]:
         return {"scenario": self.scenario.name, "source": self.described,
@@ -178,7 +184,7 @@ def calibrate_run(directory: Path, *, base: Path | None = None, overrides: Seque
     where = f"{data.meta.mode} run {directory} ({obs.spans:,} spans)"
     files_from = base.parent if base is not None else directory
     hops = stack(obs, k) if data.meta.mode == "live" else {}  # the simulator has no stack
-    return Calibration(_twin(scenario, system, where, k, hops), fitted, where, hops, notes,
+    return Calibration(_twin(scenario, system, where, k, hops), fitted, where, notes,
                        partial, files_from)
 
 
@@ -208,5 +214,5 @@ def calibrate_otlp(path: Path, *, base: Path | None = None, overrides: Sequence[
                      "check the workflows, and set sla.objective to your own")
     where = f"OTLP traces {path} ({len(trace.spans):,} spans in {trace.traces:,} traces)"
     hops = stack(obs, 1.0)
-    return Calibration(_twin(scenario, system, where, 1.0, hops), fitted, where, hops, notes,
+    return Calibration(_twin(scenario, system, where, 1.0, hops), fitted, where, notes,
                        False, base.parent if base is not None else path.parent)

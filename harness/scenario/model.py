@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, PositiveInt, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 from pydantic import ValidationError as _PydanticError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
@@ -20,7 +27,7 @@ from harness.scenario.target import ReferenceTarget, TargetSpec
 from harness.spec import Name, Spec
 from harness.units import Fraction, NonNegFloat, PositiveDuration
 
-__all__ = ["Calibrated", "Cost", "Records", "Scenario", "Sla", "StackHop"]
+__all__ = ["HOPS", "Calibrated", "Cost", "Records", "Scenario", "Sla", "StackHop"]
 
 
 class Sla(Spec):
@@ -75,6 +82,10 @@ GateText = Annotated[
 ]
 
 
+#: the kinds of hop ``calibrated.stack`` records
+HOPS = ("request", "agent", "llm", "tool")
+
+
 class StackHop(Spec):
     """The live stack's overhead on one kind of hop, in wall seconds: the caller's time
     less the callee's own."""
@@ -98,8 +109,16 @@ class Calibrated(Spec):
     #: per hop: ``request`` (the load generator to the orchestrator and back, with the
     #: orchestrator's own work), ``agent`` (orchestrator → agent), ``llm`` and ``tool``
     #: (agent → LLM endpoint or tool)
-    stack: dict[Literal["request", "agent", "llm", "tool"], StackHop] = Field(
-        default_factory=dict)
+    stack: dict[str, StackHop] = Field(default_factory=dict)
+
+    @field_validator("stack")
+    @classmethod
+    def _hops(cls, value: dict[str, StackHop]) -> dict[str, StackHop]:
+        unknown = sorted(set(value) - set(HOPS))
+        if unknown:
+            raise ValueError(f"no hop {', '.join(map(repr, unknown))}: the hops are "
+                             f"{', '.join(HOPS)}")
+        return value
 
 
 class Scenario(Spec):

@@ -13,11 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.calibrate.stack import STACK_DRIFT, StackDrift
 from harness.fidelity import (
-    STACK_DRIFT,
     Check,
     Fidelity,
-    StackDrift,
     Tolerance,
     parse_tolerance,
     tolerance_for,
@@ -161,7 +160,7 @@ def test_a_stack_drift_is_a_doubt_exactly_when_it_alone_moves_p50_past_half_its_
     want = per * (check_a * check_k - pilot_a * pilot_k) + (check_r * check_k - pilot_r * pilot_k)
     assert drift.shift_s == pytest.approx(want, rel=1e-9, abs=1e-12)
     tol = Tolerance(relative=0.10)
-    doubt = drift.doubt(p50, tol)
+    doubt = drift.doubt(p50, tol.bound(p50))
     assert (doubt is not None) == (abs(drift.shift_s) > STACK_DRIFT * 0.10 * p50)
     if doubt is not None:
         assert ("slower" if drift.shift_s > 0 else "faster") in doubt
@@ -170,11 +169,11 @@ def test_a_stack_drift_is_a_doubt_exactly_when_it_alone_moves_p50_past_half_its_
 
 
 def test_no_stack_to_compare_is_no_doubt() -> None:
-    assert StackDrift({}, 4, {"agent": _hop(0.001)}, 4).doubt(1.0, Tolerance(0.1)) is None
+    assert StackDrift({}, 4, {"agent": _hop(0.001)}, 4).doubt(1.0, 0.1) is None
     assert StackDrift({"llm": _hop(0.001)}, 4, {"agent": _hop(0.5)}, 4).doubt(
-        1.0, Tolerance(0.1)) is None  # no hop kind in common
+        1.0, 0.1) is None  # no hop kind in common
     assert StackDrift({"agent": _hop(0.001)}, 4, {"agent": _hop(0.5)}, 4).doubt(
-        None, Tolerance(0.1)) is None  # the twin served nothing: no p50 to move
+        None, 0.1) is None  # the twin served nothing: no p50 to move
 
 
 @pytest.mark.live
@@ -288,6 +287,16 @@ def test_a_twin_of_another_system_is_refused_before_anything_runs(tmp_path: Path
     assert "lacks b" in done.stderr
     assert "adds c" in done.stderr
     assert not (tmp_path / "fid").exists()
+
+
+def test_a_twin_naming_a_hop_there_is_not_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "twin.yaml"
+    hop = "{n: 5, per_request: 1, mean_s: 0.001, p50_s: 0.001, p95_s: 0.002}"
+    path.write_text(SCENARIO + f"calibrated:\n  stack: {{agent: {hop}, dns: {hop}}}\n")
+    done = squall("validate", str(path))
+    assert done.returncode == 2
+    assert "calibrated.stack" in done.stderr
+    assert "no hop 'dns': the hops are request, agent, llm, tool" in done.stderr
 
 
 def test_rejudging_where_no_comparison_was_recorded_is_refused(tmp_path: Path) -> None:
